@@ -1,0 +1,88 @@
+# Finds every dependency once and exposes it as an lv:: target; records what was found for
+# `liver-vlm info` (build_info.h).
+find_package(OpenMP REQUIRED COMPONENTS C)
+
+# BLAS: OpenBLAS (Debian libopenblas-dev) for GEMM-based CPU convolutions and linears.
+find_path(OPENBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas REQUIRED)
+find_library(OPENBLAS_LIBRARY NAMES openblas REQUIRED)
+add_library(lv::blas INTERFACE IMPORTED)
+target_include_directories(lv::blas INTERFACE ${OPENBLAS_INCLUDE_DIR})
+target_link_libraries(lv::blas INTERFACE ${OPENBLAS_LIBRARY})
+
+# cJSON (Debian libcjson-dev) for safetensors headers, configs and JSONL logs.
+find_path(CJSON_INCLUDE_DIR cjson/cJSON.h REQUIRED)
+find_library(CJSON_LIBRARY NAMES cjson REQUIRED)
+add_library(lv::cjson INTERFACE IMPORTED)
+target_include_directories(lv::cjson INTERFACE ${CJSON_INCLUDE_DIR})
+target_link_libraries(lv::cjson INTERFACE ${CJSON_LIBRARY})
+
+# Libraries the info command reports on; each optional piece defines LV_HAVE_<X>.
+add_library(lv_deps_info INTERFACE)
+add_library(lv::deps_info ALIAS lv_deps_info)
+
+set(LV_HAVE_HDF5 0)
+if(LV_HDF5)
+  find_package(HDF5 REQUIRED COMPONENTS C)
+  set(LV_HAVE_HDF5 1)
+  add_library(lv::hdf5 INTERFACE IMPORTED)
+  target_include_directories(lv::hdf5 INTERFACE ${HDF5_C_INCLUDE_DIRS})
+  target_link_libraries(lv::hdf5 INTERFACE ${HDF5_C_LIBRARIES})
+  target_compile_definitions(lv::hdf5 INTERFACE ${HDF5_C_DEFINITIONS})
+  target_link_libraries(lv_deps_info INTERFACE lv::hdf5)
+endif()
+
+set(LV_HAVE_MPI 0)
+if(NOT LV_MPI STREQUAL "OFF")
+  if(LV_MPI STREQUAL "ON")
+    find_package(MPI REQUIRED COMPONENTS C)
+  else()
+    find_package(MPI QUIET COMPONENTS C)
+  endif()
+  if(MPI_C_FOUND)
+    set(LV_HAVE_MPI 1)
+    target_link_libraries(lv_deps_info INTERFACE MPI::MPI_C)
+  endif()
+endif()
+
+set(LV_HAVE_DNNL 0)
+find_path(DNNL_INCLUDE_DIR oneapi/dnnl/dnnl_version.h)
+if(DNNL_INCLUDE_DIR)
+  set(LV_HAVE_DNNL 1)
+endif()
+
+set(LV_HAVE_CUDA 0)
+if(NOT LV_CUDA STREQUAL "OFF")
+  include(CheckLanguage)
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(LV_HAVE_CUDA 1)
+  elseif(LV_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "LV_CUDA=ON but no CUDA compiler was found (set CMAKE_CUDA_COMPILER)")
+  endif()
+endif()
+
+if(LV_HAVE_CUDA)
+  # cuDNN and NCCL may live under /usr/local/cuda or only inside PyTorch's pip wheels
+  # (nvidia/cudnn, nvidia/nccl with versioned .so.9/.so.2 files and no unversioned link).
+  find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDNN_ROOT} ${CUDAToolkit_INCLUDE_DIRS}
+            PATH_SUFFIXES include REQUIRED)
+  find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9 HINTS ${CUDNN_ROOT} ${CUDAToolkit_LIBRARY_DIR}
+               PATH_SUFFIXES lib lib64 REQUIRED)
+  find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${NCCL_ROOT} ${CUDAToolkit_INCLUDE_DIRS}
+            PATH_SUFFIXES include REQUIRED)
+  find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2 HINTS ${NCCL_ROOT} ${CUDAToolkit_LIBRARY_DIR}
+               PATH_SUFFIXES lib lib64 REQUIRED)
+  add_library(lv::cudnn INTERFACE IMPORTED)
+  target_include_directories(lv::cudnn INTERFACE ${CUDNN_INCLUDE_DIR})
+  target_link_libraries(lv::cudnn INTERFACE ${CUDNN_LIBRARY})
+  add_library(lv::nccl INTERFACE IMPORTED)
+  target_include_directories(lv::nccl INTERFACE ${NCCL_INCLUDE_DIR})
+  target_link_libraries(lv::nccl INTERFACE ${NCCL_LIBRARY})
+endif()
+
+message(STATUS "liver-vlm: CUDA=${LV_HAVE_CUDA} MPI=${LV_HAVE_MPI} HDF5=${LV_HAVE_HDF5} oneDNN headers=${LV_HAVE_DNNL}")

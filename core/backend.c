@@ -1,0 +1,42 @@
+/* Backend selection (--device auto|cpu|cuda) and the sticky error shared by all backends. */
+#include "backend.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+lv_status lv_backend_create(lv_backend **out, const char *device) {
+    *out = NULL;
+    if (!device || strcmp(device, "auto") == 0) {
+        if (lv_cuda_device_count() > 0) return lv_cuda_backend_create(out, 0);
+        return lv_cpu_backend_create(out, 0);
+    }
+    if (strcmp(device, "cpu") == 0) return lv_cpu_backend_create(out, 0);
+    if (strcmp(device, "cuda") == 0) return lv_cuda_backend_create(out, 0);
+    return lv_errorf(LV_ERR_USAGE, "--device: expected auto, cpu or cuda, got '%s'", device);
+}
+
+void lv_backend_destroy(lv_backend *be) {
+    if (be) be->destroy(be);
+}
+
+void lv_backend_fail(lv_backend *be, lv_status code, const char *fmt, ...) {
+    if (be->error != LV_OK) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(be->error_msg, sizeof be->error_msg, fmt, ap);
+    va_end(ap);
+    be->error = code;
+}
+
+lv_status lv_backend_take_error(lv_backend *be) {
+    lv_status s = be->error;
+    if (s == LV_OK) return LV_OK;
+    be->error = LV_OK;
+    return lv_errorf(s, "%s backend: %s", be->name, be->error_msg);
+}
+
+void lv_op_missing(lv_backend *be, const char *op) {
+    lv_backend_fail(be, LV_ERR_RUNTIME, "op %s is not implemented on this backend", op);
+}

@@ -1,0 +1,69 @@
+/* The backend interface: a C vtable of memory, copies, sync and ops, chosen at run time
+ * (ggml-style). Encoders and the trainer hold an lv_backend* and never know the device.
+ * Op entries may be NULL where a backend lacks an op; the dispatchers in ops.h turn that
+ * into a sticky error rather than a crash. */
+#ifndef LV_BACKEND_H
+#define LV_BACKEND_H
+
+#include <stddef.h>
+
+#include "ops.h"
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum lv_device_kind { LV_DEVICE_CPU = 0, LV_DEVICE_CUDA = 1 } lv_device_kind;
+
+struct lv_backend {
+    const char *name; /* "cpu" or "cuda" */
+    lv_device_kind kind;
+    void *ctx; /* backend-private state (streams, handles, workspace) */
+
+    /* Memory. alloc returns zeroed memory or NULL; all sizes in bytes. */
+    void *(*alloc)(lv_backend *be, size_t bytes);
+    void (*free)(lv_backend *be, void *ptr);
+    void (*memset0)(lv_backend *be, void *ptr, size_t bytes);
+    void (*copy_h2d)(lv_backend *be, void *dst, const void *src, size_t bytes);
+    void (*copy_d2h)(lv_backend *be, void *dst, const void *src, size_t bytes);
+    void (*copy_d2d)(lv_backend *be, void *dst, const void *src, size_t bytes);
+    /* Waits for queued work and returns the first error any op or copy recorded since the
+     * last sync. Ops are void (they may run asynchronously on a GPU stream), so errors are
+     * sticky until here, the way CUDA reports asynchronous faults. */
+    lv_status (*sync)(lv_backend *be);
+    void (*destroy)(lv_backend *be);
+
+    lv_ops ops;
+
+    /* Sticky error state, set by lv_backend_fail; read and cleared by sync. */
+    lv_status error;
+    char error_msg[512];
+    int threads; /* CPU threads for math libraries; informational on CUDA */
+};
+
+/* device: "auto" (CUDA only if built with it and a device exists), "cpu" or "cuda". */
+lv_status lv_backend_create(lv_backend **out, const char *device);
+void lv_backend_destroy(lv_backend *be);
+
+/* Records the first asynchronous error (later ones are dropped: the first is the cause). */
+void lv_backend_fail(lv_backend *be, lv_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Returns the sticky error (re-raising its message) and clears it; backends' sync calls it. */
+lv_status lv_backend_take_error(lv_backend *be);
+
+/* Backend constructors; the CUDA one lives in cuda/ and is a stub that reports
+ * "built without CUDA" when the build has no CUDA. */
+lv_status lv_cpu_backend_create(lv_backend **out, int threads);
+lv_status lv_cuda_backend_create(lv_backend **out, int device_index);
+/* Number of CUDA devices visible (0 without a CUDA build or driver). */
+int lv_cuda_device_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

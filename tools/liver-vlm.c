@@ -1,0 +1,40 @@
+/* liver-vlm: the one binary. Dispatches subcommands; each lives in tools/cmd_<name>.c and
+ * returns an lv_status the exit code is derived from (0 ok, 1 bad input, 2 bad usage). */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "tools/commands.h"
+
+static const lv_command commands[] = {
+    {"info", "build options, library versions, devices", lv_cmd_info},
+    {"bench", "benchmarks: bench ops [--device ...] [--size S] [--batch N] [--json]", lv_cmd_bench},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: liver-vlm <command> [options]   (liver-vlm <command> --help)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\nplanned (not in this build yet): synth, pack, inspect, train, eval\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            lv_status s = commands[i].run(argc - 1, argv + 1);
+            if (s != LV_OK) fprintf(stderr, "liver-vlm %s: %s\n", argv[1], lv_error_message());
+            return lv_status_exit_code(s);
+        }
+    }
+    fprintf(stderr, "liver-vlm: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
