@@ -22,8 +22,16 @@ lv_status lv_error_wrap(lv_status code, const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(lv_msg, sizeof lv_msg, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof lv_msg)
-        snprintf(lv_msg + n, sizeof lv_msg - (size_t)n, ": %s", old);
+    /* Append ": old" by hand; snprintf would (rightly) warn that it may truncate. */
+    size_t used = n < 0 ? 0 : (size_t)n;
+    if (used + 2 < sizeof lv_msg) {
+        memcpy(lv_msg + used, ": ", 2);
+        used += 2;
+        size_t room = sizeof lv_msg - used - 1, len = strnlen(old, sizeof old);
+        if (len > room) len = room;
+        memcpy(lv_msg + used, old, len);
+        lv_msg[used + len] = '\0';
+    }
     return code;
 }
 

@@ -1,5 +1,5 @@
 /* attention: CPU twin of the multi-head self-attention core of HF BertSelfAttention (eager,
- * no dropout): softmax(q k^T / sqrt(hd) + (1 - mask) * FLT_MIN_NORMAL_NEG) v, heads merged.
+ * no dropout): softmax(q k^T / sqrt(hd) + (1 - mask) * finfo(float32).min) v, heads merged.
  * Plain loops with double accumulators, one (batch, head) per OpenMP iteration: the
  * reference the CUDA kernels are checked against, so exactness beats speed here. The
  * projections around it (linear) are not part of this op. */

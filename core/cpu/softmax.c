@@ -7,6 +7,7 @@
 
 void lv_cpu_softmax_forward(lv_backend *be, float *out, const float *in, int rows, int cols) {
     (void)be;
+    if (cols <= 0) return;
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++) {
         const float *x = in + (size_t)r * cols;

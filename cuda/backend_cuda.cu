@@ -1,0 +1,218 @@
+/* The CUDA backend: one device, one stream, cuBLAS and cuDNN handles bound to that stream,
+ * stream-ordered zeroed memory, copies and the sticky-error sync. Ops live in their own
+ * cuda/<op>.cu files; no kernels here. Everything the C side calls is extern "C". */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/cuda_check.h"
+
+typedef struct cuda_ctx {
+    int device;
+    int pooled; /* cudaMallocAsync/cudaFreeAsync available (memory pools supported) */
+    cudaStream_t stream;
+    cublasHandle_t cublas;
+    cudnnHandle_t cudnn;
+} cuda_ctx;
+
+static cuda_ctx *ctx_of(lv_backend *be) { return (cuda_ctx *)be->ctx; }
+
+static int read_sync_env(void) {
+    const char *v = getenv("LIVER_VLM_CUDA_SYNC");
+    return v != NULL && strcmp(v, "1") == 0;
+}
+
+extern "C" int lv_cuda_sync_debug(void) {
+    static const int on = read_sync_env(); /* C++ local statics initialise once, thread-safely */
+    return on;
+}
+
+extern "C" int lv_cuda_launch_check(lv_backend *be, const char *what, const char *func,
+                                    const char *file, int line) {
+    char call[160] = "";
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) {
+        snprintf(call, sizeof call, "launching %s", what);
+    } else if (lv_cuda_sync_debug()) {
+        e = cudaDeviceSynchronize();
+        snprintf(call, sizeof call, "%s, synchronized by LIVER_VLM_CUDA_SYNC=1", what);
+    }
+    if (e == cudaSuccess) return 0;
+    lv_cuda_op_fail(be, "CUDA", call, LV_CUDA_ERR_DETAIL_(e), func, file, line);
+    return 1;
+}
+
+static void *cuda_alloc(lv_backend *be, size_t bytes) {
+    cuda_ctx *c = ctx_of(be);
+    /* A zero-byte request still gets a real, freeable pointer, as on the CPU backend. */
+    size_t n = bytes ? bytes : 1;
+    void *p = NULL;
+    cudaError_t e = c->pooled ? cudaMallocAsync(&p, n, c->stream) : cudaMalloc(&p, n);
+    if (e != cudaSuccess) {
+        /* The caller sees NULL now; the sticky error keeps the size and the CUDA reason. */
+        char call[96];
+        snprintf(call, sizeof call, "%s of %zu bytes", c->pooled ? "cudaMallocAsync" : "cudaMalloc",
+                 bytes);
+        lv_cuda_op_fail(be, "CUDA", call, LV_CUDA_ERR_DETAIL_(e), __func__, __FILE__, __LINE__);
+        return NULL;
+    }
+    /* Zeroed as the interface promises; on our stream, so every later use is ordered after. */
+    if (LV_CUDA_FAILED(be, cudaMemsetAsync(p, 0, n, c->stream))) {
+        if (c->pooled) (void)cudaFreeAsync(p, c->stream);
+        else (void)cudaFree(p);
+        return NULL;
+    }
+    (void)lv_cuda_launch_check(be, "alloc", __func__, __FILE__, __LINE__);
+    return p;
+}
+
+static void cuda_free(lv_backend *be, void *p) {
+    if (p == NULL) return;
+    cuda_ctx *c = ctx_of(be);
+    /* Stream-ordered: queued kernels still reading p finish before the pool reuses it. */
+    if (c->pooled) LV_CUDA_CHECK_OP(be, cudaFreeAsync(p, c->stream));
+    else LV_CUDA_CHECK_OP(be, cudaFree(p));
+}
+
+static void cuda_memset0(lv_backend *be, void *p, size_t bytes) {
+    if (bytes == 0) return;
+    LV_CUDA_CHECK_OP(be, cudaMemsetAsync(p, 0, bytes, ctx_of(be)->stream));
+    LV_CUDA_LAUNCH_CHECK(be, "memset0");
+}
+
+/* From pageable memory CUDA stages the source before returning, so the caller may reuse
+ * it at once; a pinned (cudaHostAlloc) source is read later and must stay until sync. */
+static void cuda_copy_h2d(lv_backend *be, void *dst, const void *src, size_t bytes) {
+    if (bytes == 0) return;
+    LV_CUDA_CHECK_OP(be, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx_of(be)->stream));
+    LV_CUDA_LAUNCH_CHECK(be, "copy_h2d");
+}
+
+static void cuda_copy_d2d(lv_backend *be, void *dst, const void *src, size_t bytes) {
+    if (bytes == 0) return;
+    LV_CUDA_CHECK_OP(be, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx_of(be)->stream));
+    LV_CUDA_LAUNCH_CHECK(be, "copy_d2d");
+}
+
+/* Host code reads dst right after this returns (a loss, a metric), so it waits for the
+ * copy. On failure dst is zeroed rather than left as stale bytes; sync reports why. */
+static void cuda_copy_d2h(lv_backend *be, void *dst, const void *src, size_t bytes) {
+    if (bytes == 0) return;
+    cudaStream_t stream = ctx_of(be)->stream;
+    if (LV_CUDA_FAILED(be, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream)) ||
+        LV_CUDA_FAILED(be, cudaStreamSynchronize(stream)))
+        memset(dst, 0, bytes);
+}
+
+static lv_status cuda_sync(lv_backend *be) {
+    cuda_ctx *c = ctx_of(be);
+    cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (e != cudaSuccess) {
+        /* An asynchronous fault surfaces here, far from the op that caused it. */
+        const char *call = lv_cuda_sync_debug()
+                               ? "cudaStreamSynchronize(stream)"
+                               : "cudaStreamSynchronize(stream); rerun with LIVER_VLM_CUDA_SYNC=1 "
+                                 "to find the op that faulted";
+        lv_cuda_op_fail(be, "CUDA", call, LV_CUDA_ERR_DETAIL_(e), __func__, __FILE__, __LINE__);
+    }
+    (void)LV_CUDA_FAILED(be, cudaGetLastError());
+    return lv_backend_take_error(be);
+}
+
+/* Releases whatever cuda_setup managed to create; safe on a partly built context. */
+static void cuda_release(cuda_ctx *c) {
+    (void)cudaSetDevice(c->device);
+    if (c->stream) (void)cudaStreamSynchronize(c->stream);
+    if (c->cudnn) (void)cudnnDestroy(c->cudnn);
+    if (c->cublas) (void)cublasDestroy(c->cublas);
+    if (c->stream) (void)cudaStreamDestroy(c->stream);
+    c->cudnn = NULL;
+    c->cublas = NULL;
+    c->stream = NULL;
+    (void)cudaGetLastError(); /* teardown errors have no one left to report to */
+}
+
+static void cuda_destroy(lv_backend *be) {
+    cuda_ctx *c = ctx_of(be);
+    cuda_release(c);
+    free(c);
+    free(be);
+}
+
+static lv_status cuda_setup(cuda_ctx *c, int device) {
+    c->device = device;
+    LV_CUDA_CHECK(cudaSetDevice(device));
+    int pools = 0;
+    LV_CUDA_CHECK(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device));
+    if (pools) {
+        /* The default pool hands memory back to the driver at every synchronisation
+         * (threshold 0), which turns each step's allocations into real cudaMallocs. */
+        cudaMemPool_t pool;
+        uint64_t keep = UINT64_MAX;
+        LV_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+        LV_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+        c->pooled = 1;
+    }
+    /* A blocking stream: anything a library queues on the legacy default stream stays
+     * ordered with our work, and with one stream there is no overlap to lose. */
+    LV_CUDA_CHECK(cudaStreamCreate(&c->stream));
+    LV_CUBLAS_CHECK(cublasCreate(&c->cublas));
+    LV_CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
+    LV_CUDNN_CHECK(cudnnCreate(&c->cudnn));
+    LV_CUDNN_CHECK(cudnnSetStream(c->cudnn, c->stream));
+    return LV_OK;
+}
+
+extern "C" int lv_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError(); /* no driver or no device: an answer, not an error */
+        return 0;
+    }
+    return n;
+}
+
+extern "C" lv_status lv_cuda_backend_create(lv_backend **out, int device_index) {
+    *out = NULL;
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n <= 0) {
+        (void)cudaGetLastError();
+        return lv_errorf(LV_ERR_INPUT, "--device cuda: no CUDA device found (cudaGetDeviceCount: %s)",
+                         e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+    }
+    LV_CHECK(device_index >= 0 && device_index < n, LV_ERR_INPUT,
+             "--device cuda: no CUDA device %d (%d visible)", device_index, n);
+
+    lv_backend *be = (lv_backend *)calloc(1, sizeof *be);
+    cuda_ctx *c = (cuda_ctx *)calloc(1, sizeof *c);
+    if (be == NULL || c == NULL) {
+        free(be);
+        free(c);
+        return lv_errorf(LV_ERR_RUNTIME, "cuda backend: out of memory");
+    }
+    lv_status s = cuda_setup(c, device_index);
+    if (s != LV_OK) {
+        cuda_release(c);
+        free(c);
+        free(be);
+        return lv_error_wrap(s, "--device cuda: setting up device %d", device_index);
+    }
+    be->name = "cuda";
+    be->kind = LV_DEVICE_CUDA;
+    be->ctx = c;
+    be->threads = 1;
+    be->alloc = cuda_alloc;
+    be->free = cuda_free;
+    be->memset0 = cuda_memset0;
+    be->copy_h2d = cuda_copy_h2d;
+    be->copy_d2h = cuda_copy_d2h;
+    be->copy_d2d = cuda_copy_d2d;
+    be->sync = cuda_sync;
+    be->destroy = cuda_destroy;
+    /* be->ops stays all NULL until the kernels land: the dispatchers turn a missing op
+     * into a sticky "not implemented" error that sync returns. */
+    *out = be;
+    return LV_OK;
+}

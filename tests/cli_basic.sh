@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# CLI contract: exit codes (0 ok, 1 bad input, 2 bad usage), messages that name the problem,
+# and `info` reporting every library it promises. Usage: cli_basic.sh <liver-vlm> <fixtures>
+set -u
+bin="$1"
+fails=0
+check() { # check <what> <expected rc> <regex on stdout+stderr> <command...>
+    local what="$1" want="$2" re="$3"
+    shift 3
+    local out rc
+    out="$("$@" 2>&1)"
+    rc=$?
+    if [ "$rc" -ne "$want" ] || ! grep -Eq -- "$re" <<<"$out"; then
+        echo "FAIL: $what: rc=$rc (want $want), output:"
+        echo "$out" | head -20
+        fails=$((fails + 1))
+    else
+        echo "ok: $what"
+    fi
+}
+check "no arguments is usage" 2 "usage: liver-vlm" "$bin"
+check "--help" 0 "commands:" "$bin" --help
+check "unknown command" 2 "unknown command 'frobnicate'" "$bin" frobnicate
+check "info" 0 "hdf5:.*[0-9]" "$bin" info
+check "info lists blas" 0 "blas: +OpenBLAS" "$bin" info
+check "info lists cuda" 0 "cuda:" "$bin" info
+check "info rejects options" 2 "unknown option '--bogus'" "$bin" info --bogus
+check "bench without benchmark" 2 "bench" "$bin" bench
+check "bench unknown benchmark" 2 "nope" "$bin" bench nope
+check "bench ops bad device" 2 "expected auto, cpu or cuda" "$bin" bench ops --device tpu --reps 1
+if ! "$bin" info | grep -q "cuda=on"; then
+    check "cuda without a CUDA build is exit 1" 1 "built without CUDA" "$bin" bench ops --device cuda --reps 1
+elif ! nvidia-smi -L >/dev/null 2>&1; then
+    check "cuda without a device is exit 1" 1 "no CUDA device" "$bin" bench ops --device cuda --reps 1
+fi
+[ "$fails" -eq 0 ] && echo "all CLI checks passed" || echo "$fails CLI checks failed"
+exit $((fails > 0))
