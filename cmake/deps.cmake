@@ -71,11 +71,11 @@ if(LV_HAVE_CUDA)
   # (nvidia/cudnn, nvidia/nccl with versioned .so.9/.so.2 files and no unversioned link).
   find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDNN_ROOT} ${CUDAToolkit_INCLUDE_DIRS}
             PATH_SUFFIXES include REQUIRED)
-  find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9 HINTS ${CUDNN_ROOT} ${CUDAToolkit_LIBRARY_DIR}
+  find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9 NAMES_PER_DIR HINTS ${CUDNN_ROOT} ${CUDAToolkit_LIBRARY_DIR}
                PATH_SUFFIXES lib lib64 REQUIRED)
   find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${NCCL_ROOT} ${CUDAToolkit_INCLUDE_DIRS}
             PATH_SUFFIXES include REQUIRED)
-  find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2 HINTS ${NCCL_ROOT} ${CUDAToolkit_LIBRARY_DIR}
+  find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2 NAMES_PER_DIR HINTS ${NCCL_ROOT} ${CUDAToolkit_LIBRARY_DIR}
                PATH_SUFFIXES lib lib64 REQUIRED)
   add_library(lv::cudnn INTERFACE IMPORTED)
   target_include_directories(lv::cudnn INTERFACE ${CUDNN_INCLUDE_DIR})

@@ -4,6 +4,7 @@
 #include "safetensors.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,47 +62,25 @@ struct lv_st_file {
     const char **meta_keys, **meta_vals; /* file order */
 };
 
-/* The Rust reference requires the header to be UTF-8; a stray byte means a corrupt file. */
-static int utf8_valid(const unsigned char *s, size_t n, size_t *bad) {
-    size_t i = 0;
-    while (i < n) {
+/* Offset of the first byte that is not UTF-8 (the Rust reference requires UTF-8), or n. */
+static size_t utf8_bad(const unsigned char *s, size_t n) {
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    for (size_t i = 0; i < n;) {
         unsigned c = s[i];
-        size_t len;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            len = 2, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4, cp = c & 0x07, min = 0x10000;
-        } else {
-            *bad = i;
-            return 0;
-        }
-        if (n - i < len) {
-            *bad = i;
-            return 0;
-        }
+        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4 : 0;
+        if (len == 0 || n - i < len) return i;
+        uint32_t cp = len == 1 ? c : c & (0x7fu >> len);
         for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                *bad = i;
-                return 0;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3f);
+            if ((s[i + k] & 0xc0) != 0x80) return i;
+            cp = (cp << 6) | (s[i + k] & 0x3fu);
         }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            *bad = i;
-            return 0;
-        }
+        if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
         i += len;
     }
-    return 1;
+    return n;
 }
 
-/* A non-negative integer that a double holds exactly; 0 on anything else. */
 static int json_uint(const cJSON *v, uint64_t *out) {
     if (!cJSON_IsNumber(v)) return 0;
     double d = v->valuedouble;
@@ -114,17 +93,29 @@ static int json_uint(const cJSON *v, uint64_t *out) {
 
 /* Short description of a JSON value for "found ..." in messages. */
 static const char *json_kind(const cJSON *v, char *buf, size_t cap) {
-    if (!v) return "nothing";
-    if (cJSON_IsNumber(v)) {
-        snprintf(buf, cap, "%.17g", v->valuedouble);
-        return buf;
-    }
-    if (cJSON_IsString(v)) return "a string";
-    if (cJSON_IsArray(v)) return "an array";
-    if (cJSON_IsObject(v)) return "an object";
-    if (cJSON_IsBool(v)) return "a boolean";
-    if (cJSON_IsNull(v)) return "null";
-    return "an invalid value";
+    if (cJSON_IsNumber(v)) snprintf(buf, cap, "%.17g", v->valuedouble);
+    else if (cJSON_IsArray(v)) snprintf(buf, cap, "an array of %d", cJSON_GetArraySize(v));
+    else
+        return !v ? "nothing" : cJSON_IsString(v) ? "a string" : cJSON_IsObject(v) ? "an object"
+             : cJSON_IsBool(v) ? "a boolean" : cJSON_IsNull(v) ? "null" : "an invalid value";
+    return buf;
+}
+
+typedef unsigned long long ull; /* offsets in messages */
+
+/* "<file>: tensor '<name>': <message>" as LV_ERR_INPUT. */
+static lv_status bad_tensor(const lv_st_file *f, const char *name, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static lv_status bad_tensor(const lv_st_file *f, const char *name, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return lv_errorf(LV_ERR_INPUT, "%s: tensor '%s': %s", f->path, name, msg);
 }
 
 static int cmp_name(const void *a, const void *b) {
@@ -143,145 +134,109 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 /* Finds key in an entry, rejecting a repeated field (cJSON keeps duplicates). */
-static lv_status entry_field(const lv_st_file *f, const cJSON *entry, const char *key,
+static lv_status entry_field(const lv_st_file *f, const cJSON *e, const char *key,
                              const cJSON **out) {
     *out = NULL;
-    for (const cJSON *c = entry->child; c; c = c->next) {
-        if (!c->string || strcmp(c->string, key) != 0) continue;
-        if (*out)
-            return lv_errorf(LV_ERR_INPUT, "%s: tensor '%s': duplicate field \"%s\"", f->path,
-                             entry->string, key);
+    for (const cJSON *c = e->child; c; c = c->next) {
+        if (strcmp(c->string, key) != 0) continue;
+        if (*out) return bad_tensor(f, e->string, "duplicate field \"%s\"", key);
         *out = c;
     }
-    if (!*out)
-        return lv_errorf(LV_ERR_INPUT, "%s: tensor '%s': missing field \"%s\"", f->path,
-                         entry->string, key);
-    return LV_OK;
+    return *out ? LV_OK : bad_tensor(f, e->string, "missing field \"%s\"", key);
 }
 
 static lv_status parse_tensor(const lv_st_file *f, const cJSON *e, lv_st_tensor *t) {
-    char buf[64];
-    const char *name = e->string;
-    t->name = name;
+    char b1[64], b2[64];
+    const char *name = t->name = e->string;
     if (!cJSON_IsObject(e))
-        return lv_errorf(LV_ERR_INPUT, "%s: tensor '%s': expected an object, found %s", f->path,
-                         name, json_kind(e, buf, sizeof buf));
+        return bad_tensor(f, name, "expected an object, found %s", json_kind(e, b1, sizeof b1));
     const cJSON *dt, *shape, *off;
     LV_TRY(entry_field(f, e, "dtype", &dt));
     LV_TRY(entry_field(f, e, "shape", &shape));
     LV_TRY(entry_field(f, e, "data_offsets", &off));
 
     if (!cJSON_IsString(dt))
-        return lv_errorf(LV_ERR_INPUT, "%s: tensor '%s': expected dtype to be a string, found %s",
-                         f->path, name, json_kind(dt, buf, sizeof buf));
+        return bad_tensor(f, name, "expected dtype to be a string, found %s",
+                          json_kind(dt, b1, sizeof b1));
     if (!dtype_parse(dt->valuestring, &t->dtype))
-        return lv_errorf(LV_ERR_INPUT,
-                         "%s: tensor '%s': unknown dtype \"%.40s\" (expected one of F32 F16 BF16 "
-                         "I64 I32 I16 I8 U8 BOOL)",
-                         f->path, name, dt->valuestring);
-
+        return bad_tensor(f, name, "unknown dtype \"%.40s\" (expected one of F32 F16 BF16 I64 "
+                          "I32 I16 I8 U8 BOOL)", dt->valuestring);
     if (!cJSON_IsArray(shape))
-        return lv_errorf(LV_ERR_INPUT, "%s: tensor '%s': expected shape to be an array, found %s",
-                         f->path, name, json_kind(shape, buf, sizeof buf));
-    int ndim = cJSON_GetArraySize(shape);
-    if (ndim > LV_ST_MAX_DIMS)
-        return lv_errorf(LV_ERR_INPUT, "%s: tensor '%s': expected at most %d dimensions, found %d",
-                         f->path, name, LV_ST_MAX_DIMS, ndim);
-    t->ndim = ndim;
+        return bad_tensor(f, name, "expected shape to be an array, found %s",
+                          json_kind(shape, b1, sizeof b1));
+    t->ndim = cJSON_GetArraySize(shape);
+    if (t->ndim > LV_ST_MAX_DIMS)
+        return bad_tensor(f, name, "expected at most %d dimensions, found %d", LV_ST_MAX_DIMS,
+                          t->ndim);
     uint64_t count = 1;
     int overflow = 0, d = 0;
     for (const cJSON *s = shape->child; s; s = s->next, d++) {
         uint64_t v;
         if (!json_uint(s, &v))
-            return lv_errorf(LV_ERR_INPUT,
-                             "%s: tensor '%s': shape[%d]: expected a non-negative integer "
-                             "(at most 2^53), found %s",
-                             f->path, name, d, json_kind(s, buf, sizeof buf));
+            return bad_tensor(f, name, "shape[%d]: expected a non-negative integer (at most "
+                              "2^53), found %s", d, json_kind(s, b1, sizeof b1));
         t->shape[d] = (int64_t)v;
-        if (v != 0 && count > UINT64_MAX / v) overflow = 1;
+        overflow |= v != 0 && count > UINT64_MAX / v;
         count *= v;
     }
-    for (; d < LV_ST_MAX_DIMS; d++) t->shape[d] = 0;
 
-    if (!cJSON_IsArray(off))
-        return lv_errorf(LV_ERR_INPUT,
-                         "%s: tensor '%s': expected data_offsets to be an array [begin, end], "
-                         "found %s",
-                         f->path, name, json_kind(off, buf, sizeof buf));
-    if (cJSON_GetArraySize(off) != 2)
-        return lv_errorf(LV_ERR_INPUT,
-                         "%s: tensor '%s': expected data_offsets to be an array [begin, end], "
-                         "found %d element(s)",
-                         f->path, name, cJSON_GetArraySize(off));
-    char buf2[64];
+    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2)
+        return bad_tensor(f, name, "expected data_offsets to be an array [begin, end], found %s",
+                          json_kind(off, b1, sizeof b1));
     if (!json_uint(off->child, &t->begin) || !json_uint(off->child->next, &t->end))
-        return lv_errorf(LV_ERR_INPUT,
-                         "%s: tensor '%s': expected data_offsets to be non-negative integers, "
-                         "found [%s, %s]",
-                         f->path, name, json_kind(off->child, buf, sizeof buf),
-                         json_kind(off->child->next, buf2, sizeof buf2));
+        return bad_tensor(f, name, "expected data_offsets to be non-negative integers (at most "
+                          "2^53), found [%s, %s]", json_kind(off->child, b1, sizeof b1),
+                          json_kind(off->child->next, b2, sizeof b2));
     if (t->begin > t->end)
-        return lv_errorf(LV_ERR_INPUT,
-                         "%s: tensor '%s': data_offsets [%llu, %llu]: expected begin <= end",
-                         f->path, name, (unsigned long long)t->begin, (unsigned long long)t->end);
+        return bad_tensor(f, name, "data_offsets [%llu, %llu]: expected begin <= end",
+                          (ull)t->begin, (ull)t->end);
     if (t->end > f->data_len)
-        return lv_errorf(LV_ERR_INPUT,
-                         "%s: tensor '%s': data_offsets [%llu, %llu] out of range: the data "
-                         "buffer has %llu bytes",
-                         f->path, name, (unsigned long long)t->begin, (unsigned long long)t->end,
-                         (unsigned long long)f->data_len);
+        return bad_tensor(f, name, "data_offsets [%llu, %llu] out of range: the data buffer has "
+                          "%llu bytes", (ull)t->begin, (ull)t->end, (ull)f->data_len);
     size_t esz = lv_dtype_size(t->dtype);
     if (overflow || count > UINT64_MAX / esz)
-        return lv_errorf(LV_ERR_INPUT, "%s: tensor '%s': shape element count overflows", f->path,
-                         name);
+        return bad_tensor(f, name, "shape element count overflows");
     if (count * esz != t->end - t->begin)
-        return lv_errorf(LV_ERR_INPUT,
-                         "%s: tensor '%s': byte size does not match: shape and dtype %s give "
-                         "%llu bytes, data_offsets [%llu, %llu] give %llu",
-                         f->path, name, lv_dtype_name(t->dtype),
-                         (unsigned long long)(count * esz), (unsigned long long)t->begin,
-                         (unsigned long long)t->end, (unsigned long long)(t->end - t->begin));
+        return bad_tensor(f, name, "byte size does not match: shape and dtype %s give %llu bytes, "
+                          "data_offsets [%llu, %llu] give %llu", lv_dtype_name(t->dtype),
+                          (ull)(count * esz), (ull)t->begin, (ull)t->end,
+                          (ull)(t->end - t->begin));
     return LV_OK;
 }
 
 static lv_status parse_metadata(lv_st_file *f, const cJSON *m) {
     char buf[64];
     if (!cJSON_IsObject(m))
-        return lv_errorf(LV_ERR_INPUT,
-                         "%s: __metadata__: expected an object of string values, found %s",
-                         f->path, json_kind(m, buf, sizeof buf));
-    int n = cJSON_GetArraySize(m);
-    f->meta_keys = calloc((size_t)n + 1, sizeof *f->meta_keys);
-    f->meta_vals = calloc((size_t)n + 1, sizeof *f->meta_vals);
-    LV_CHECK_ALLOC(f->meta_keys);
-    LV_CHECK_ALLOC(f->meta_vals);
-    for (const cJSON *c = m->child; c; c = c->next) {
-        if (!cJSON_IsString(c))
-            return lv_errorf(LV_ERR_INPUT,
-                             "%s: __metadata__: value of \"%s\" is not a string (found %s)",
-                             f->path, c->string, json_kind(c, buf, sizeof buf));
-        f->meta_keys[f->nmeta] = c->string;
-        f->meta_vals[f->nmeta] = c->valuestring;
-        f->nmeta++;
+        return lv_errorf(LV_ERR_INPUT, "%s: __metadata__: expected an object of string values, "
+                         "found %s", f->path, json_kind(m, buf, sizeof buf));
+    size_t n = (size_t)cJSON_GetArraySize(m);
+    f->meta_keys = calloc(n + 1, sizeof *f->meta_keys);
+    f->meta_vals = calloc(n + 1, sizeof *f->meta_vals);
+    const char **sorted = malloc((n + 1) * sizeof *sorted);
+    lv_status s = LV_OK;
+    if (!f->meta_keys || !f->meta_vals || !sorted) {
+        free(sorted);
+        LV_CHECK_ALLOC(NULL);
     }
-    const char **sorted = malloc(((size_t)n + 1) * sizeof *sorted);
-    LV_CHECK_ALLOC(sorted);
-    memcpy(sorted, f->meta_keys, (size_t)n * sizeof *sorted);
-    qsort(sorted, (size_t)n, sizeof *sorted, cmp_str);
-    for (int i = 1; i < n; i++)
-        if (strcmp(sorted[i - 1], sorted[i]) == 0) {
-            lv_status s = lv_errorf(LV_ERR_INPUT, "%s: __metadata__: duplicate key \"%s\"",
-                                    f->path, sorted[i]);
-            free(sorted);
-            return s;
-        }
+    for (const cJSON *c = m->child; c && s == LV_OK; c = c->next) {
+        if (!cJSON_IsString(c))
+            s = lv_errorf(LV_ERR_INPUT, "%s: __metadata__: value of \"%s\" is not a string "
+                          "(found %s)", f->path, c->string, json_kind(c, buf, sizeof buf));
+        f->meta_keys[f->nmeta] = sorted[f->nmeta] = c->string;
+        f->meta_vals[f->nmeta++] = c->valuestring;
+    }
+    if (s == LV_OK) qsort(sorted, n, sizeof *sorted, cmp_str);
+    for (size_t i = 1; i < n && s == LV_OK; i++)
+        if (strcmp(sorted[i - 1], sorted[i]) == 0)
+            s = lv_errorf(LV_ERR_INPUT, "%s: __metadata__: duplicate key \"%s\"", f->path,
+                          sorted[i]);
     free(sorted);
-    return LV_OK;
+    return s;
 }
 
 static lv_status parse_header(lv_st_file *f, const char *hdr, size_t len) {
-    size_t bad;
-    if (!utf8_valid((const unsigned char *)hdr, len, &bad))
+    size_t bad = utf8_bad((const unsigned char *)hdr, len);
+    if (bad < len)
         return lv_errorf(LV_ERR_INPUT, "%s: header is not valid UTF-8 (byte %zu)", f->path, bad);
     if (memchr(hdr, 0, len))
         return lv_errorf(LV_ERR_INPUT, "%s: header contains a NUL byte", f->path);
@@ -295,10 +250,9 @@ static lv_status parse_header(lv_st_file *f, const char *hdr, size_t len) {
     /* The format pads the header with spaces; anything else after the value is corrupt. */
     for (const char *p = end; p < hdr + len; p++)
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
-            return lv_errorf(LV_ERR_INPUT,
-                             "%s: header is not valid JSON: unexpected byte 0x%02x after the "
-                             "object at byte %zu",
-                             f->path, (unsigned)(unsigned char)*p, (size_t)(p - hdr));
+            return lv_errorf(LV_ERR_INPUT, "%s: header is not valid JSON: unexpected byte 0x%02x "
+                             "after the object at byte %zu", f->path, (unsigned)(unsigned char)*p,
+                             (size_t)(p - hdr));
     if (!cJSON_IsObject(f->root))
         return lv_errorf(LV_ERR_INPUT, "%s: header is not a JSON object", f->path);
 
@@ -322,47 +276,33 @@ static lv_status parse_header(lv_st_file *f, const char *hdr, size_t len) {
     }
     if (meta) LV_TRY(parse_metadata(f, meta));
 
+    /* Offsets must tile [0, data_len) exactly: no gap, no overlap, no trailing bytes. */
+    qsort(f->byname, (size_t)f->n, sizeof *f->byname, cmp_offsets);
+    uint64_t at = 0;
+    const char *prev = NULL;
+    for (int i = 0; i < f->n; i++) {
+        const lv_st_tensor *t = f->byname[i];
+        if (t->begin < at)
+            return bad_tensor(f, t->name, "data_offsets [%llu, %llu] overlap tensor '%s' "
+                              "(expected begin %llu)", (ull)t->begin, (ull)t->end, prev, (ull)at);
+        if (t->begin > at)
+            return bad_tensor(f, t->name, "data_offsets [%llu, %llu] leave a gap of %llu bytes "
+                              "after %s%s%s (expected begin %llu)", (ull)t->begin, (ull)t->end,
+                              (ull)(t->begin - at), prev ? "tensor '" : "the start of the buffer",
+                              prev ? prev : "", prev ? "'" : "", (ull)at);
+        at = t->end;
+        prev = t->name;
+    }
+    if (at != f->data_len)
+        return lv_errorf(LV_ERR_INPUT, "%s: %llu trailing bytes after the last tensor (tensors "
+                         "cover %llu of %llu data bytes)", f->path, (ull)(f->data_len - at),
+                         (ull)at, (ull)f->data_len);
+
     qsort(f->byname, (size_t)f->n, sizeof *f->byname, cmp_name);
     for (int i = 1; i < f->n; i++)
         if (strcmp(f->byname[i - 1]->name, f->byname[i]->name) == 0)
             return lv_errorf(LV_ERR_INPUT, "%s: duplicate tensor name '%s' in header", f->path,
                              f->byname[i]->name);
-
-    /* Offsets must tile [0, data_len) exactly: no gap, no overlap, no trailing bytes. */
-    const lv_st_tensor **order = malloc(((size_t)f->n + 1) * sizeof *order);
-    LV_CHECK_ALLOC(order);
-    for (int i = 0; i < f->n; i++) order[i] = &f->tensors[i];
-    qsort(order, (size_t)f->n, sizeof *order, cmp_offsets);
-    uint64_t at = 0;
-    const char *prev = NULL;
-    lv_status s = LV_OK;
-    for (int i = 0; i < f->n && s == LV_OK; i++) {
-        const lv_st_tensor *t = order[i];
-        if (t->begin < at)
-            s = lv_errorf(LV_ERR_INPUT,
-                          "%s: tensor '%s': data_offsets [%llu, %llu] overlap tensor '%s' "
-                          "(expected begin %llu)",
-                          f->path, t->name, (unsigned long long)t->begin,
-                          (unsigned long long)t->end, prev, (unsigned long long)at);
-        else if (t->begin > at)
-            s = lv_errorf(LV_ERR_INPUT,
-                          "%s: tensor '%s': data_offsets [%llu, %llu] leave a gap of %llu bytes "
-                          "after %s%s%s (expected begin %llu)",
-                          f->path, t->name, (unsigned long long)t->begin,
-                          (unsigned long long)t->end, (unsigned long long)(t->begin - at),
-                          prev ? "tensor '" : "the start of the buffer", prev ? prev : "",
-                          prev ? "'" : "", (unsigned long long)at);
-        at = t->end;
-        prev = t->name;
-    }
-    free(order);
-    if (s != LV_OK) return s;
-    if (at != f->data_len)
-        return lv_errorf(LV_ERR_INPUT,
-                         "%s: %llu trailing bytes after the last tensor (tensors cover %llu of "
-                         "%llu data bytes)",
-                         f->path, (unsigned long long)(f->data_len - at), (unsigned long long)at,
-                         (unsigned long long)f->data_len);
     return LV_OK;
 }
 
@@ -370,35 +310,25 @@ static lv_status open_map(lv_st_file *f) {
     int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     if (fd < 0) return lv_errorf(LV_ERR_INPUT, "%s: cannot open: %s", f->path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return lv_errorf(LV_ERR_RUNTIME, "%s: fstat failed: %s", f->path, strerror(e));
+    lv_status s = LV_OK;
+    if (fstat(fd, &st) != 0)
+        s = lv_errorf(LV_ERR_RUNTIME, "%s: fstat failed: %s", f->path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        s = lv_errorf(LV_ERR_INPUT, "%s: not a regular file", f->path);
+    else if (st.st_size < 8)
+        s = lv_errorf(LV_ERR_INPUT, "%s: file is %lld bytes, shorter than the 8-byte header "
+                      "length", f->path, (long long)st.st_size);
+    else if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX)
+        s = lv_errorf(LV_ERR_INPUT, "%s: file too large to map", f->path);
+    if (s == LV_OK) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED)
+            s = lv_errorf(LV_ERR_RUNTIME, "%s: mmap failed: %s", f->path, strerror(errno));
+        else
+            f->map = p, f->map_len = (size_t)st.st_size;
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return lv_errorf(LV_ERR_INPUT, "%s: not a regular file", f->path);
-    }
-    if (st.st_size < 8) {
-        close(fd);
-        return lv_errorf(LV_ERR_INPUT,
-                         "%s: file is %lld bytes, shorter than the 8-byte header length",
-                         f->path, (long long)st.st_size);
-    }
-    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
-        close(fd);
-        return lv_errorf(LV_ERR_INPUT, "%s: file too large to map", f->path);
-    }
-    f->map_len = (size_t)st.st_size;
-    void *p = mmap(NULL, f->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
     close(fd);
-    if (p == MAP_FAILED) {
-        f->map_len = 0;
-        return lv_errorf(LV_ERR_RUNTIME, "%s: mmap failed: %s", f->path, strerror(e));
-    }
-    f->map = p;
-    return LV_OK;
+    return s;
 }
 
 static lv_status open_file(lv_st_file *f) {
@@ -407,14 +337,11 @@ static lv_status open_file(lv_st_file *f) {
     for (int i = 7; i >= 0; i--) n = (n << 8) | f->map[i];
     uint64_t avail = (uint64_t)f->map_len - 8;
     if (n > LV_ST_MAX_HEADER)
-        return lv_errorf(LV_ERR_INPUT,
-                         "%s: header length %llu exceeds the limit of %llu bytes (corrupt file?)",
-                         f->path, (unsigned long long)n, (unsigned long long)LV_ST_MAX_HEADER);
+        return lv_errorf(LV_ERR_INPUT, "%s: header length %llu exceeds the limit of %llu bytes "
+                         "(corrupt file?)", f->path, (ull)n, (ull)LV_ST_MAX_HEADER);
     if (n > avail)
-        return lv_errorf(LV_ERR_INPUT,
-                         "%s: header length %llu runs past the end of the file (%llu bytes "
-                         "follow the 8-byte length)",
-                         f->path, (unsigned long long)n, (unsigned long long)avail);
+        return lv_errorf(LV_ERR_INPUT, "%s: header length %llu runs past the end of the file "
+                         "(%llu bytes follow the 8-byte length)", f->path, (ull)n, (ull)avail);
     f->data = f->map + 8 + n;
     f->data_len = avail - n;
     /* cJSON wants a terminated string; copying also keeps it off the mapping. */
@@ -427,17 +354,20 @@ static lv_status open_file(lv_st_file *f) {
     return s;
 }
 
+static char *str_dup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
 lv_status lv_st_open(lv_st_file **out, const char *path) {
     *out = NULL;
     lv_st_file *f = calloc(1, sizeof *f);
-    LV_CHECK_ALLOC(f);
-    size_t plen = strlen(path);
-    f->path = malloc(plen + 1);
-    if (!f->path) {
-        free(f);
-        LV_CHECK_ALLOC(NULL);
-    }
-    memcpy(f->path, path, plen + 1);
+    char *p = str_dup(path);
+    if (!f || !p) free(f), free(p);
+    LV_CHECK_ALLOC(f && p ? p : NULL);
+    f->path = p;
     lv_status s = open_file(f);
     if (s != LV_OK) {
         lv_st_close(f);
@@ -473,10 +403,8 @@ const lv_st_tensor *lv_st_find(const lv_st_file *f, const char *name) {
         int mid = lo + (hi - lo) / 2;
         int c = strcmp(f->byname[mid]->name, name);
         if (c == 0) return f->byname[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
     }
     return NULL;
 }
@@ -501,17 +429,12 @@ const char *lv_st_metadata_key(const lv_st_file *f, int i) {
 /* IEEE half to float, exact for every input including subnormals, inf and NaN. */
 static float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    float v = (float)man * 5.9604644775390625e-8f; /* subnormal: man * 2^-24, exact */
     uint32_t bits;
-    float v;
-    if (exp == 0) {
-        v = (float)man * 5.9604644775390625e-8f; /* man * 2^-24, exact */
-        memcpy(&bits, &v, 4);
-        bits |= sign;
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 112u) << 23) | (man << 13);
-    }
+    memcpy(&bits, &v, 4);
+    bits = exp == 0    ? bits | sign
+         : exp == 31 ? sign | 0x7f800000u | (man << 13)
+                     : sign | ((exp + 112u) << 23) | (man << 13);
     memcpy(&v, &bits, 4);
     return v;
 }
@@ -537,13 +460,11 @@ lv_status lv_st_read_f32(const lv_st_file *f, const char *name, float *dst, int 
         else
             shape_str(want, sizeof want, ndim, expect_shape);
         shape_str(got, sizeof got, t->ndim, t->shape);
-        return lv_errorf(LV_ERR_INPUT, "%s: tensor '%s': expected shape %s, found %s",
-                         f->path, name, want, got);
+        return bad_tensor(f, name, "expected shape %s, found %s", want, got);
     }
     if (t->dtype != LV_DT_F32 && t->dtype != LV_DT_F16 && t->dtype != LV_DT_BF16)
-        return lv_errorf(LV_ERR_INPUT,
-                         "%s: tensor '%s': expected dtype F32, F16 or BF16, found %s", f->path,
-                         name, lv_dtype_name(t->dtype));
+        return bad_tensor(f, name, "expected dtype F32, F16 or BF16, found %s",
+                          lv_dtype_name(t->dtype));
     const unsigned char *p = f->data + t->begin;
     size_t n = (size_t)((t->end - t->begin) / lv_dtype_size(t->dtype));
     if (t->dtype == LV_DT_F32) {
@@ -570,23 +491,20 @@ typedef struct st_entry {
     lv_dtype dtype;
     int ndim;
     int64_t shape[LV_ST_MAX_DIMS];
-    const void *data;
+    const void *data; /* borrowed */
     uint64_t nbytes;
 } st_entry;
+
+typedef struct st_meta {
+    char *key, *value;
+} st_meta;
 
 struct lv_st_writer {
     st_entry *e;
     int n, cap;
-    char **mkeys, **mvals;
+    st_meta *meta;
     int nmeta, mcap;
 };
-
-static char *str_dup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
 
 lv_status lv_st_writer_create(lv_st_writer **out) {
     *out = calloc(1, sizeof **out);
@@ -597,54 +515,48 @@ lv_status lv_st_writer_create(lv_st_writer **out) {
 void lv_st_writer_free(lv_st_writer *w) {
     if (!w) return;
     for (int i = 0; i < w->n; i++) free(w->e[i].name);
-    for (int i = 0; i < w->nmeta; i++) {
-        free(w->mkeys[i]);
-        free(w->mvals[i]);
-    }
+    for (int i = 0; i < w->nmeta; i++) free(w->meta[i].key), free(w->meta[i].value);
     free(w->e);
-    free(w->mkeys);
-    free(w->mvals);
+    free(w->meta);
     free(w);
+}
+
+/* Room for one more element: returns the (possibly moved) array, or NULL (p untouched). */
+static void *grow(void *p, int *cap, int n, size_t size) {
+    if (n < *cap) return p;
+    int ncap = *cap ? 2 * *cap : 32;
+    void *q = realloc(p, (size_t)ncap * size);
+    if (q) *cap = ncap;
+    return q;
 }
 
 lv_status lv_st_writer_add(lv_st_writer *w, const char *name, lv_dtype dtype, int ndim,
                            const int64_t *shape, const void *data) {
-    size_t bad;
-    LV_CHECK(name && name[0], LV_ERR_INPUT, "safetensors writer: empty tensor name");
-    LV_CHECK(strcmp(name, "__metadata__") != 0, LV_ERR_INPUT,
-             "safetensors writer: the name __metadata__ is reserved");
-    LV_CHECK(utf8_valid((const unsigned char *)name, strlen(name), &bad), LV_ERR_INPUT,
-             "safetensors writer: tensor name is not valid UTF-8");
-    LV_CHECK(lv_dtype_size(dtype) != 0, LV_ERR_INPUT,
-             "safetensors writer: tensor '%s': invalid dtype %d", name, (int)dtype);
-    LV_CHECK(ndim >= 0 && ndim <= LV_ST_MAX_DIMS, LV_ERR_INPUT,
-             "safetensors writer: tensor '%s': expected 0..%d dimensions, found %d", name,
-             LV_ST_MAX_DIMS, ndim);
+#define WCHECK(cond, ...) LV_CHECK(cond, LV_ERR_INPUT, "safetensors writer: " __VA_ARGS__)
+    WCHECK(name && name[0], "empty tensor name");
+    WCHECK(strcmp(name, "__metadata__") != 0, "the name __metadata__ is reserved");
+    WCHECK(utf8_bad((const unsigned char *)name, strlen(name)) == strlen(name),
+           "tensor name is not valid UTF-8");
+    WCHECK(lv_dtype_size(dtype) != 0, "tensor '%s': invalid dtype %d", name, (int)dtype);
+    WCHECK(ndim >= 0 && ndim <= LV_ST_MAX_DIMS, "tensor '%s': expected 0..%d dimensions, found %d",
+           name, LV_ST_MAX_DIMS, ndim);
     uint64_t count = 1;
     for (int d = 0; d < ndim; d++) {
-        LV_CHECK(shape[d] >= 0 && (double)shape[d] <= ST_MAX_EXACT, LV_ERR_INPUT,
-                 "safetensors writer: tensor '%s': shape[%d] = %lld is not a valid size", name,
-                 d, (long long)shape[d]);
+        WCHECK(shape[d] >= 0 && (double)shape[d] <= ST_MAX_EXACT,
+               "tensor '%s': shape[%d] = %lld is not a valid size", name, d, (long long)shape[d]);
         uint64_t v = (uint64_t)shape[d];
-        LV_CHECK(v == 0 || count <= UINT64_MAX / v, LV_ERR_INPUT,
-                 "safetensors writer: tensor '%s': element count overflows", name);
+        WCHECK(v == 0 || count <= UINT64_MAX / v, "tensor '%s': element count overflows", name);
         count *= v;
     }
     size_t esz = lv_dtype_size(dtype);
-    LV_CHECK(count <= (uint64_t)SIZE_MAX / esz, LV_ERR_INPUT,
-             "safetensors writer: tensor '%s': byte size overflows", name);
-    LV_CHECK(data || count == 0, LV_ERR_INPUT, "safetensors writer: tensor '%s': NULL data",
-             name);
+    WCHECK(count <= (uint64_t)SIZE_MAX / esz, "tensor '%s': byte size overflows", name);
+    WCHECK(data || count == 0, "tensor '%s': NULL data", name);
     for (int i = 0; i < w->n; i++)
-        LV_CHECK(strcmp(w->e[i].name, name) != 0, LV_ERR_INPUT,
-                 "safetensors writer: duplicate tensor name '%s'", name);
-    if (w->n == w->cap) {
-        int cap = w->cap ? 2 * w->cap : 64;
-        st_entry *e = realloc(w->e, (size_t)cap * sizeof *e);
-        LV_CHECK_ALLOC(e);
-        w->e = e;
-        w->cap = cap;
-    }
+        WCHECK(strcmp(w->e[i].name, name) != 0, "duplicate tensor name '%s'", name);
+#undef WCHECK
+    st_entry *grown = grow(w->e, &w->cap, w->n, sizeof *w->e);
+    LV_CHECK_ALLOC(grown);
+    w->e = grown;
     st_entry *e = &w->e[w->n];
     memset(e, 0, sizeof *e);
     e->name = str_dup(name);
@@ -659,34 +571,25 @@ lv_status lv_st_writer_add(lv_st_writer *w, const char *name, lv_dtype dtype, in
 }
 
 lv_status lv_st_writer_set_metadata(lv_st_writer *w, const char *key, const char *value) {
-    size_t bad;
     LV_CHECK(key && value, LV_ERR_INPUT, "safetensors writer: NULL metadata key or value");
-    LV_CHECK(utf8_valid((const unsigned char *)key, strlen(key), &bad) &&
-                 utf8_valid((const unsigned char *)value, strlen(value), &bad),
+    LV_CHECK(utf8_bad((const unsigned char *)key, strlen(key)) == strlen(key) &&
+                 utf8_bad((const unsigned char *)value, strlen(value)) == strlen(value),
              LV_ERR_INPUT, "safetensors writer: metadata '%s' is not valid UTF-8", key);
+    int i = 0;
+    while (i < w->nmeta && strcmp(w->meta[i].key, key) != 0) i++;
+    if (i == w->nmeta) { /* a new key; setting a key again replaces its value */
+        st_meta *grown = grow(w->meta, &w->mcap, w->nmeta, sizeof *w->meta);
+        LV_CHECK_ALLOC(grown);
+        w->meta = grown;
+        w->meta[i].key = str_dup(key);
+        w->meta[i].value = NULL;
+        LV_CHECK_ALLOC(w->meta[i].key);
+        w->nmeta++;
+    }
     char *v = str_dup(value);
     LV_CHECK_ALLOC(v);
-    for (int i = 0; i < w->nmeta; i++)
-        if (strcmp(w->mkeys[i], key) == 0) { /* setting a key again replaces its value */
-            free(w->mvals[i]);
-            w->mvals[i] = v;
-            return LV_OK;
-        }
-    if (w->nmeta == w->mcap) {
-        int cap = w->mcap ? 2 * w->mcap : 16;
-        char **k = realloc(w->mkeys, (size_t)cap * sizeof *k);
-        if (k) w->mkeys = k;
-        char **vv = k ? realloc(w->mvals, (size_t)cap * sizeof *vv) : NULL;
-        if (vv) w->mvals = vv;
-        if (!k || !vv) free(v);
-        LV_CHECK_ALLOC(k);
-        LV_CHECK_ALLOC(vv);
-        w->mcap = cap;
-    }
-    w->mkeys[w->nmeta] = str_dup(key);
-    if (!w->mkeys[w->nmeta]) free(v);
-    LV_CHECK_ALLOC(w->mkeys[w->nmeta]);
-    w->mvals[w->nmeta++] = v;
+    free(w->meta[i].value);
+    w->meta[i].value = v;
     return LV_OK;
 }
 
@@ -719,46 +622,39 @@ static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
 static void sb_u64(sbuf *b, uint64_t v) {
     char tmp[32];
-    sb_put(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v));
+    sb_put(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "%llu", (ull)v));
 }
 
 static void sb_json_str(sbuf *b, const char *s) {
     sb_put(b, "\"", 1);
     for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
         char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\', esc[1] = (char)c;
-            sb_put(b, esc, 2);
-        } else if (c < 0x20) {
-            sb_put(b, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", c));
-        } else {
-            sb_put(b, (const char *)&c, 1);
-        }
+        if (*s == '"' || *s == '\\')
+            esc[0] = '\\', esc[1] = *s, sb_put(b, esc, 2);
+        else if ((unsigned char)*s < 0x20)
+            sb_put(b, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", (unsigned)*s));
+        else
+            sb_put(b, s, 1);
     }
     sb_put(b, "\"", 1);
 }
 
 static lv_status build_header(const lv_st_writer *w, sbuf *b) {
     sb_str(b, "{");
-    int first = 1;
-    /* __metadata__ first, as the Python package writes it. */
-    if (w->nmeta > 0) {
+    if (w->nmeta > 0) { /* first, as the Python package writes it */
         sb_str(b, "\"__metadata__\":{");
         for (int i = 0; i < w->nmeta; i++) {
             if (i) sb_str(b, ",");
-            sb_json_str(b, w->mkeys[i]);
+            sb_json_str(b, w->meta[i].key);
             sb_str(b, ":");
-            sb_json_str(b, w->mvals[i]);
+            sb_json_str(b, w->meta[i].value);
         }
         sb_str(b, "}");
-        first = 0;
     }
     uint64_t off = 0;
     for (int i = 0; i < w->n; i++) {
         const st_entry *e = &w->e[i];
-        if (!first) sb_str(b, ",");
-        first = 0;
+        if (i || w->nmeta) sb_str(b, ",");
         sb_json_str(b, e->name);
         sb_str(b, ":{\"dtype\":\"");
         sb_str(b, lv_dtype_name(e->dtype));
@@ -770,12 +666,11 @@ static lv_status build_header(const lv_st_writer *w, sbuf *b) {
         sb_str(b, "],\"data_offsets\":[");
         sb_u64(b, off);
         sb_str(b, ",");
-        sb_u64(b, off + e->nbytes);
+        sb_u64(b, off += e->nbytes);
         sb_str(b, "]}");
-        off += e->nbytes;
     }
     sb_str(b, "}");
-    while (b->len % 8) sb_str(b, " ");
+    while (b->len % 8) sb_str(b, " "); /* so the data buffer starts 8-byte aligned */
     LV_CHECK_ALLOC(b->oom ? NULL : b->p);
     return LV_OK;
 }
@@ -809,50 +704,37 @@ static lv_status write_tmp(const lv_st_writer *w, const sbuf *hdr, const char *t
 /* Makes the rename durable; filesystems that cannot fsync a directory say EINVAL. */
 static lv_status sync_dir(const char *path) {
     const char *slash = strrchr(path, '/');
-    char *dir = slash ? malloc((size_t)(slash - path) + 2) : str_dup(".");
+    char *dir = str_dup(slash ? path : ".");
     LV_CHECK_ALLOC(dir);
-    if (slash) {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-    }
+    if (slash) dir[slash == path ? 1 : slash - path] = '\0';
     lv_status s = LV_OK;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
+    if (fd < 0)
         s = lv_errorf(LV_ERR_RUNTIME, "%s: cannot open directory %s to fsync: %s", path, dir,
                       strerror(errno));
-    } else {
-        if (fsync(fd) != 0 && errno != EINVAL)
-            s = lv_errorf(LV_ERR_RUNTIME, "%s: fsync of directory %s failed: %s", path, dir,
-                          strerror(errno));
-        close(fd);
-    }
+    else if (fsync(fd) != 0 && errno != EINVAL)
+        s = lv_errorf(LV_ERR_RUNTIME, "%s: fsync of directory %s failed: %s", path, dir,
+                      strerror(errno));
+    if (fd >= 0) close(fd);
     free(dir);
     return s;
 }
 
 lv_status lv_st_writer_save(lv_st_writer *w, const char *path) {
     sbuf hdr = {0};
-    lv_status s = build_header(w, &hdr);
-    if (s != LV_OK) {
-        free(hdr.p);
-        return s;
-    }
     size_t tcap = strlen(path) + 32;
     char *tmp = malloc(tcap);
-    if (!tmp) free(hdr.p);
-    LV_CHECK_ALLOC(tmp);
-    snprintf(tmp, tcap, "%s.tmp.%ld", path, (long)getpid());
-    s = write_tmp(w, &hdr, tmp, path);
-    free(hdr.p);
-    if (s == LV_OK && rename(tmp, path) != 0)
-        s = lv_errorf(LV_ERR_RUNTIME, "%s: rename from %s failed: %s", path, tmp,
-                      strerror(errno));
-    if (s != LV_OK) {
-        unlink(tmp);
-        free(tmp);
-        return s;
+    lv_status s = tmp ? build_header(w, &hdr) : LV_ERR_RUNTIME;
+    if (!tmp) LV_CHECK_ALLOC(tmp);
+    if (s == LV_OK) {
+        snprintf(tmp, tcap, "%s.tmp.%ld", path, (long)getpid());
+        s = write_tmp(w, &hdr, tmp, path);
+        if (s == LV_OK && rename(tmp, path) != 0)
+            s = lv_errorf(LV_ERR_RUNTIME, "%s: rename from %s failed: %s", path, tmp,
+                          strerror(errno));
+        if (s != LV_OK) unlink(tmp); /* never leave a half-written temp file behind */
     }
+    free(hdr.p);
     free(tmp);
-    return sync_dir(path);
+    return s == LV_OK ? sync_dir(path) : s;
 }

@@ -9,7 +9,8 @@
 
 #include "harness.h"
 
-enum { B = 5, C = 4, D = 8 };
+/* Small B: the per-row gradient scales as 1/B while the float loss's rounding does not. */
+enum { B = 3, C = 4, D = 8 };
 
 typedef struct fd_ctx {
     lv_backend *be;
@@ -36,7 +37,7 @@ static void set_row_norms(float *x, int rows, float norm) {
 
 static void check_fd(lv_backend *be, float ls0, const char *tag) {
     float img[B * D], cls[C * D], ls = ls0, dimg[B * D] = {0}, dcls[C * D] = {0}, dscale = 0;
-    int labels[B] = {0, 3, 1, 3, 2};
+    int labels[B] = {0, 3, 1};
     lv_test_fill_uniform(img, B * D, 21, -1.0f, 1.0f);
     lv_test_fill_uniform(cls, C * D, 22, -1.0f, 1.0f);
     set_row_norms(img, B, 2.0f);
@@ -46,17 +47,17 @@ static void check_fd(lv_backend *be, float ls0, const char *tag) {
     lv_test_true(be->sync(be) == LV_OK && isfinite(loss), "cosine_ce forward+backward runs");
     fd_ctx c = {be, img, cls, &ls, labels};
     char what[96];
-    /* Step sizes: a step h relative to |x| moves a logit by about s*h, and the central
-     * difference's truncation error is ~(s*h)^2/6 relative; s*h = 0.1 keeps it ~2e-3. The
-     * loss is a float (ulp ~2e-7), so rounding adds ulp/(2 eps) absolute, which with
-     * eps = 0.1 |x| / s is ~4e-3 of the 1e-3 * max|grad| floor in the worst case. tol 1e-2
-     * stays above both, while a wrong term (a missing projection, a sign, a factor s or
-     * |x|) is an O(1) error. */
+    /* Step sizes: a step h relative to |x| moves a logit by about s*h; with eps = 0.1 |x| / s
+     * the central difference's truncation error stays ~3e-3 relative. The loss is a float
+     * (ulp ~2e-7), so rounding adds up to ulp/(2 eps) absolute, ~7e-3 of the harness floor
+     * (1e-3 * max|grad|) at worst for B = 3. Measured: <= 3e-3 on these inputs (and < 2e-2
+     * over six seeds), so tol 2e-2; a wrong term (a missing projection, a sign, a factor s or
+     * |x|) is an O(1) error at the large entries. */
     float s = fminf(expf(ls0), 100.0f);
     snprintf(what, sizeof what, "cosine_ce dimg (%s)", tag);
-    lv_test_gradcheck(what, img, dimg, B * D, fd_loss, &c, 0.1f * 2.0f / s, 1e-2, B * D);
+    lv_test_gradcheck(what, img, dimg, B * D, fd_loss, &c, 0.1f * 2.0f / s, 2e-2, B * D);
     snprintf(what, sizeof what, "cosine_ce dcls (%s)", tag);
-    lv_test_gradcheck(what, cls, dcls, C * D, fd_loss, &c, 0.1f * 3.0f / s, 1e-2, C * D);
+    lv_test_gradcheck(what, cls, dcls, C * D, fd_loss, &c, 0.1f * 3.0f / s, 2e-2, C * D);
     /* Scale: the loss is smooth in ls; eps 1e-3 keeps truncation and rounding < 1e-3. In the
      * clamped case both sides of the step stay above ln(100), so FD is exactly 0 too. */
     snprintf(what, sizeof what, "cosine_ce dscale (%s)", tag);
@@ -67,7 +68,7 @@ static void check_fd(lv_backend *be, float ls0, const char *tag) {
 
 static void check_conventions(lv_backend *be) {
     float img[B * D], cls[C * D], ls = 2.0f;
-    int labels[B] = {1, 0, 3, 2, 2};
+    int labels[B] = {1, 0, 3};
     lv_test_fill_uniform(img, B * D, 31, -1.0f, 1.0f);
     lv_test_fill_uniform(cls, C * D, 32, -1.0f, 1.0f);
     float loss = 0, logits[B * C], dimg[B * D] = {0}, dcls[C * D] = {0}, dscale = 0;
@@ -117,8 +118,8 @@ static void check_bad_labels(lv_backend *be) {
     float img[B * D], cls[C * D], ls = 2.0f;
     lv_test_fill_uniform(img, B * D, 41, -1.0f, 1.0f);
     lv_test_fill_uniform(cls, C * D, 42, -1.0f, 1.0f);
-    int bad[2][B] = {{0, 1, C, 2, 3}, {0, 1, 2, -1, 3}};
-    const char *want[2] = {"label 4 at row 2 outside [0,4)", "label -1 at row 3 outside [0,4)"};
+    int bad[2][B] = {{0, 1, C}, {0, 1, -1}};
+    const char *want[2] = {"label 4 at row 2 outside [0,4)", "label -1 at row 2 outside [0,4)"};
     for (int k = 0; k < 2; k++) {
         float loss = 5.0f, dimg[B * D] = {0}, dscale = 0;
         lv_cosine_ce(be, &loss, NULL, dimg, NULL, &dscale, img, cls, &ls, bad[k], B, C, D);

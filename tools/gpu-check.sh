@@ -57,7 +57,7 @@ main() {
             file="$(lib_file "$prefix" "$lib")"
             echo "$var: $prefix ($file)"
             cmake_args+=("-D${var}_ROOT=$prefix" "-D${var}_INCLUDE_DIR=$prefix/include" "-D${var}_LIBRARY=$file")
-            ld_dirs+=("$(dirname "$file")")
+            [[ " ${ld_dirs[*]:-} " == *" $(dirname "$file") "* ]] || ld_dirs+=("$(dirname "$file")")
         else
             echo "$var: not under /usr/local/cuda nor python3's nvidia/$pkg (configure will fail)"
         fi
@@ -100,7 +100,7 @@ main() {
         if "$build/liver-vlm" bench ops --device cuda --json >"$file"; then
             cat "$file"; result[bench]="ok ($file)"
         else
-            rc=$?; cat "$file"
+            rc=$?; cat "$file"; [[ -s "$file" ]] || rm -f "$file"
             result[bench]="failed (rc=$rc; expected until the CUDA kernels land)"
         fi
     fi
