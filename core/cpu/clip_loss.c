@@ -4,10 +4,8 @@
  * not a one-row pass; it must stay exact (double inside) as the reference for the GPU. */
 #include <math.h>
 
+#include "cosine_rows.h"
 #include "cpu_ops.h"
-
-#define COSINE_EPS 1e-12f /* F.normalize's default eps */
-#define SCALE_MAX 100.0f  /* CLIP's clamp on exp(logit_scale) */
 
 /* With u_i, v_j the normalised image/text rows, z_ij = s * (u_i . v_j) and s as in cosine_ce:
  *   loss = 1/(2b) * sum_i [lse_j z_ij - z_ii] + 1/(2b) * sum_j [lse_i z_ij - z_jj].
@@ -16,26 +14,6 @@
  * the image side reading G by rows and the text side by columns: d/du_i = s sum_j G_ij v_j,
  * d/dv_j = s sum_i G_ij u_i, d/ds = sum_ij G_ij cos_ij (times exp(ls) unless clamped,
  * torch.clamp's rule). The normalisation backward is the same as cosine_ce's. */
-static double normalize_row(double *u, const float *x, int d) {
-    double ss = 0.0;
-    for (int t = 0; t < d; t++) ss += (double)x[t] * x[t];
-    double n = sqrt(ss);
-    double den = n < (double)COSINE_EPS ? (double)COSINE_EPS : n;
-    for (int t = 0; t < d; t++) u[t] = x[t] / den;
-    return n;
-}
-
-static void normalize_backward_add(float *dx, const double *du, const float *x, double n, int d) {
-    int through_norm = n >= (double)COSINE_EPS;
-    double den = through_norm ? n : (double)COSINE_EPS;
-    double k = 0.0;
-    if (through_norm && n > 0.0) {
-        double dot = 0.0;
-        for (int t = 0; t < d; t++) dot += du[t] * x[t];
-        k = dot / (den * den * n);
-    }
-    for (int t = 0; t < d; t++) dx[t] += (float)(du[t] / den - k * x[t]);
-}
 
 void lv_cpu_clip_loss(lv_backend *be, float *loss, float *dimg, float *dtxt, float *dscale,
                       const float *img, const float *txt, const float *logit_scale, int b, int d) {

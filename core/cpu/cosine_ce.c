@@ -3,10 +3,8 @@
  * rows. Must never hold more than one row of probabilities, and must not trust the labels. */
 #include <math.h>
 
+#include "cosine_rows.h"
 #include "cpu_ops.h"
-
-#define COSINE_EPS 1e-12f  /* F.normalize's default eps */
-#define SCALE_MAX 100.0f   /* CLIP's clamp on exp(logit_scale) */
 
 /* The math, and why it is laid out this way.
  *
@@ -33,27 +31,6 @@
  * denominator is the constant eps (clamp_min cuts the path through n): dx = du / eps.
  * Internally everything is double; the outputs round once, like the other CPU reference
  * ops, so the CUDA twin can be judged against the exact answer. */
-static void normalize_backward_add(float *dx, const double *du, const float *x, double n, int d) {
-    int through_norm = n >= (double)COSINE_EPS;
-    double den = through_norm ? n : (double)COSINE_EPS;
-    double k = 0.0;
-    if (through_norm && n > 0.0) {
-        double dot = 0.0;
-        for (int t = 0; t < d; t++) dot += du[t] * x[t];
-        k = dot / (den * den * n);
-    }
-    for (int t = 0; t < d; t++) dx[t] += (float)(du[t] / den - k * x[t]);
-}
-
-/* u = x / max(|x|, eps) in double; returns the unclamped norm (NaN stays NaN, as torch). */
-static double normalize_row(double *u, const float *x, int d) {
-    double ss = 0.0;
-    for (int t = 0; t < d; t++) ss += (double)x[t] * x[t];
-    double n = sqrt(ss);
-    double den = n < (double)COSINE_EPS ? (double)COSINE_EPS : n;
-    for (int t = 0; t < d; t++) u[t] = x[t] / den;
-    return n;
-}
 
 void lv_cpu_cosine_ce(lv_backend *be, float *loss, float *logits, float *dimg, float *dcls,
                       float *dscale, const float *img, const float *cls, const float *logit_scale,
