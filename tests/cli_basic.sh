@@ -22,7 +22,7 @@ check "no arguments is usage" 2 "usage: liver-vlm" "$bin"
 check "--help" 0 "commands:" "$bin" --help
 check "unknown command" 2 "unknown command 'frobnicate'" "$bin" frobnicate
 check "info" 0 "hdf5:.*[0-9]" "$bin" info
-check "info lists blas" 0 "blas: +OpenBLAS" "$bin" info
+check "info lists the CPU GEMM" 0 "cpu gemm: +(oneDNN|OpenBLAS)" "$bin" info
 check "info lists cuda" 0 "cuda:" "$bin" info
 check "info rejects options" 2 "unknown option '--bogus'" "$bin" info --bogus
 check "bench without benchmark" 2 "bench" "$bin" bench

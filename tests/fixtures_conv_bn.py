@@ -12,7 +12,7 @@ from fixture_util import randn, save, seeded
 torch.set_num_threads(1)
 
 # tag: (n, c, h, w, oc, kh, kw, stride, pad, bias) -- the kinds of convs ResNet-18 has, plus
-# odd sizes, a non-square kernel and the 1x1/s1 pointwise path.
+# odd sizes, a non-square kernel and a 1x1/s1 conv.
 CONV_CASES = {
     "k3s1p1": (2, 3, 6, 5, 4, 3, 3, 1, 1, 1),
     "k7s2p3": (2, 3, 9, 11, 4, 7, 7, 2, 3, 0),

@@ -1,6 +1,7 @@
 /* batchnorm2d CPU op: training forward against the definition (batch mean, biased variance,
  * momentum update with the unbiased one), finite-difference gradients, += accumulation and
- * NULL skipping, eval mode, then PyTorch's fp32 answer from tests/fixtures/batchnorm2d.safetensors. */
+ * NULL skipping, eval mode, then PyTorch's fp32 answer from tests/fixtures/batchnorm2d.safetensors.
+ * LV_TEST_SANITIZE */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /* conv2d CPU op: forward against a direct (6-loop, double) convolution, finite-difference
  * gradients (din, dw, dbias) on ResNet's kinds of shapes, += accumulation and NULL skipping,
- * batch chunking, then PyTorch's fp32 answer from tests/fixtures/conv2d.safetensors. */
+ * batching samples per GEMM, then PyTorch's fp32 answer from tests/fixtures/conv2d.safetensors.
+ * LV_TEST_SANITIZE */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,8 @@ typedef struct conv_case {
 } conv_case;
 
 /* Small shapes covering every path: 3x3/s1/p1, conv1's 7x7/s2/p3, the 1x1/s2 downsample,
- * 3x3/s2/p1, odd sizes, a non-square kernel, the 1x1/s1 pointwise path, with and without
- * bias, and one large enough for the OpenMP loops to fork. */
+ * 3x3/s2/p1, odd sizes, a non-square kernel, 1x1/s1, stride 3, with and without bias, and
+ * one with two samples per GEMM. */
 static const conv_case cases[] = {
     {"k3s1p1", {2, 3, 6, 5, 4, 3, 3, 1, 1}, 1},
     {"k7s2p3", {2, 3, 9, 11, 4, 7, 7, 2, 3}, 0},
@@ -36,7 +37,7 @@ static size_t out_len(const lv_conv2d_shape *s) {
     return (size_t)s->n * s->oc * lv_conv2d_oh(s) * lv_conv2d_ow(s);
 }
 
-/* The definition, summed in double: independent of im2col, GEMM and chunking. */
+/* The definition, summed in double: independent of im2col, GEMM and grouping. */
 static void conv_direct(float *out, const float *in, const float *w, const float *b,
                         const lv_conv2d_shape *s) {
     int oh = lv_conv2d_oh(s), ow = lv_conv2d_ow(s);
@@ -147,30 +148,34 @@ static void check_case(lv_backend *be, const conv_case *cc, uint64_t seed) {
     free(k.in), free(k.w), free(k.b), free(k.out), free(k.r), free(ref), free(din), free(dw), free(db);
 }
 
-/* A batch whose columns exceed the scratch cap runs in chunks of samples; the chunked
- * result must equal one call per sample (which never chunks). conv1 at 64x64: 147 column
- * rows x 1024 positions per sample, so 130 samples span two chunks of the 2^24-float cap. */
-static void check_chunking(lv_backend *be) {
-    lv_conv2d_shape s = {130, 3, 64, 64, 8, 7, 7, 2, 3};
-    lv_conv2d_shape one = s;
+/* Threads take groups of samples (several per GEMM when the map is small) and all but the
+ * first add dw into partials summed at the end. The batched result must equal one call per
+ * sample (one thread, one sample per GEMM): a wrong group offset, a lost last partial group or
+ * a dropped partial shows up here. Batches of 37 leave a ragged last group. */
+static void check_grouping(lv_backend *be, const lv_conv2d_shape *shape, const char *what_shape) {
+    lv_conv2d_shape s = *shape, one = *shape;
     one.n = 1;
     size_t ni = in_len(&s), nw = w_len(&s), no = out_len(&s);
     size_t pi = in_len(&one), po = out_len(&one);
-    float *in = fvec(ni), *w = fvec(nw), *b = fvec(8), *out = fvec(no), *ref = fvec(no);
+    float *in = fvec(ni), *w = fvec(nw), *b = fvec((size_t)s.oc), *out = fvec(no), *ref = fvec(no);
     float *dw = fvec(nw), *dw_ref = fvec(nw), *din = fvec(ni), *din_ref = fvec(ni);
     lv_test_fill_uniform(in, ni, 91, -1.0f, 1.0f);
     lv_test_fill_uniform(w, nw, 92, -0.2f, 0.2f);
-    lv_test_fill_uniform(b, 8, 93, -0.5f, 0.5f);
+    lv_test_fill_uniform(b, (size_t)s.oc, 93, -0.5f, 0.5f);
     lv_cpu_conv2d_forward(be, out, in, w, b, &s);
     for (int n = 0; n < s.n; n++) lv_cpu_conv2d_forward(be, ref + n * po, in + n * pi, w, b, &one);
-    lv_test_close("conv2d chunked forward = per-sample forward", out, ref, no, 1e-6);
+    char what[96];
+    snprintf(what, sizeof what, "conv2d %s batched forward = per-sample forward", what_shape);
+    lv_test_close(what, out, ref, no, 1e-6);
     /* out doubles as dout here: any values do. */
     lv_cpu_conv2d_backward(be, din, dw, NULL, out, in, w, &s);
     for (int n = 0; n < s.n; n++)
         lv_cpu_conv2d_backward(be, din_ref + n * pi, dw_ref, NULL, out + n * po, in + n * pi, w, &one);
-    lv_test_close("conv2d chunked din = per-sample din", din, din_ref, ni, 1e-6);
-    lv_test_close("conv2d chunked dw = sum of per-sample dw", dw, dw_ref, nw, 1e-4);
-    lv_test_true(be->sync(be) == LV_OK, "conv2d chunked calls record no error");
+    snprintf(what, sizeof what, "conv2d %s batched din = per-sample din", what_shape);
+    lv_test_close(what, din, din_ref, ni, 1e-6);
+    snprintf(what, sizeof what, "conv2d %s batched dw = sum of per-sample dw", what_shape);
+    lv_test_close(what, dw, dw_ref, nw, 1e-5);
+    lv_test_true(be->sync(be) == LV_OK, "conv2d batched calls record no error");
     free(in), free(w), free(b), free(out), free(ref), free(dw), free(dw_ref), free(din), free(din_ref);
 }
 
@@ -226,7 +231,12 @@ static void check_fixture(lv_backend *be, lv_st_file *f, const char *tag) {
 int main(void) {
     lv_backend *be = lv_test_cpu_backend();
     for (int i = 0; i < N_CASES; i++) check_case(be, &cases[i], 100 + 10 * (uint64_t)i);
-    check_chunking(be);
+    /* 2x2 maps as in layer4 (19 + 18 samples per GEMM), 4x4 as layer3, 16x16 as layer1. */
+    const lv_conv2d_shape g2 = {37, 16, 4, 4, 8, 3, 3, 2, 1}, g4 = {37, 8, 4, 4, 8, 3, 3, 1, 1};
+    const lv_conv2d_shape g16 = {5, 4, 16, 16, 6, 3, 3, 1, 1};
+    check_grouping(be, &g2, "2x2 maps");
+    check_grouping(be, &g4, "4x4 maps");
+    check_grouping(be, &g16, "16x16 maps");
     check_bad_shape(be);
 
     lv_st_file *f = lv_test_fixture_open("conv2d");

@@ -4,10 +4,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cblas.h>
-
 #include "build_info.h"
 #include "core/backend.h"
+#include "core/cpu/gemm.h"
 #include "cuda/cuda_info.h"
 #include "tools/commands.h"
 
@@ -58,8 +57,7 @@ lv_status lv_cmd_info(int argc, char **argv) {
 #ifdef _OPENMP
     printf("openmp:    %d (max threads %d)\n", _OPENMP, omp_get_max_threads());
 #endif
-    printf("blas:      %s, %d threads\n", openblas_get_config(), openblas_get_num_threads());
-    printf("onednn:    not used (CPU convolutions are im2col + OpenBLAS GEMM)\n");
+    printf("cpu gemm:  %s\n", lv_cpu_gemm_library());
 #if LV_HAVE_HDF5
     unsigned maj = 0, min = 0, rel = 0;
     H5get_libversion(&maj, &min, &rel);

@@ -1,14 +1,15 @@
-/* The CPU backend: host memory, synchronous ops, OpenBLAS + OpenMP threads. It is the
- * reference every other backend is checked against, so it favours exactness over tricks. */
+/* The CPU backend: host memory, synchronous ops. It is the
+ * reference every other backend is checked against, so it favours exactness over tricks.
+ * Math: oneDNN or OpenBLAS GEMM behind core/cpu/gemm.h, OpenMP for our own loops. */
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include "cpu_ops.h"
+#include "gemm.h"
 
 typedef struct cpu_ctx {
     float *scratch[LV_CPU_SCRATCH_SLOTS];
@@ -109,7 +110,7 @@ lv_status lv_cpu_backend_create(lv_backend **out, int threads) {
 #ifdef _OPENMP
     omp_set_num_threads(threads);
 #endif
-    openblas_set_num_threads(threads);
+    lv_cpu_gemm_set_threads(threads);
     be->name = "cpu";
     be->kind = LV_DEVICE_CPU;
     be->ctx = c;

@@ -3,9 +3,9 @@
  * HF checkpoints load without transposes. All sizes row-major; nothing is transposed in memory. */
 #include <string.h>
 
-#include <cblas.h>
 
 #include "cpu_ops.h"
+#include "gemm.h"
 
 void lv_cpu_linear_forward(lv_backend *be, float *out, const float *in, const float *w,
                            const float *bias, int b, int in_f, int out_f) {
@@ -21,7 +21,7 @@ void lv_cpu_linear_forward(lv_backend *be, float *out, const float *in, const fl
     }
     /* BLAS rejects a leading dimension of 0, so an empty reduction stops at the bias. */
     if (in_f <= 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, out_f, in_f, 1.0f, in, in_f, w, in_f,
+    lv_cpu_sgemm(be, 0, 1, b, out_f, in_f, 1.0f, in, in_f, w, in_f,
                 beta, out, out_f);
 }
 
@@ -32,11 +32,11 @@ void lv_cpu_linear_backward(lv_backend *be, float *din, float *dw, float *dbias,
     if (in_f > 0) {
         /* din [b,in_f] += dout [b,out_f] @ w [out_f,in_f] */
         if (din)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, in_f, out_f, 1.0f, dout,
+            lv_cpu_sgemm(be, 0, 0, b, in_f, out_f, 1.0f, dout,
                         out_f, w, in_f, 1.0f, din, in_f);
         /* dw [out_f,in_f] += dout^T [out_f,b] @ in [b,in_f] */
         if (dw)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_f, in_f, b, 1.0f, dout, out_f,
+            lv_cpu_sgemm(be, 1, 0, out_f, in_f, b, 1.0f, dout, out_f,
                         in, in_f, 1.0f, dw, in_f);
     }
     if (dbias) {
