@@ -68,6 +68,30 @@ if(NOT LV_MPI STREQUAL "OFF")
   endif()
 endif()
 
+find_package(Threads REQUIRED)
+
+# nifticlib (Debian libnifti2-dev) for `pack`: reads .nii/.nii.gz NIfTI-1 and -2.
+set(LV_HAVE_NIFTI 0)
+find_path(NIFTI_INCLUDE_DIR nifti2_io.h PATH_SUFFIXES nifti)
+find_library(NIFTI_LIBRARY NAMES nifti2)
+find_package(ZLIB QUIET)
+if(NIFTI_INCLUDE_DIR AND NIFTI_LIBRARY AND ZLIB_FOUND)
+  set(LV_HAVE_NIFTI 1)
+  add_library(lv::nifti INTERFACE IMPORTED)
+  target_include_directories(lv::nifti INTERFACE ${NIFTI_INCLUDE_DIR})
+  target_link_libraries(lv::nifti INTERFACE ${NIFTI_LIBRARY} ZLIB::ZLIB m)
+  target_compile_definitions(lv::nifti INTERFACE HAVE_ZLIB=1)
+endif()
+
+# libpng (Debian libpng-dev) for previews and explanation images.
+set(LV_HAVE_PNG 0)
+find_package(PNG QUIET)
+if(PNG_FOUND)
+  set(LV_HAVE_PNG 1)
+  add_library(lv::png INTERFACE IMPORTED)
+  target_link_libraries(lv::png INTERFACE PNG::PNG)
+endif()
+
 set(LV_HAVE_CUDA 0)
 if(NOT LV_CUDA STREQUAL "OFF")
   include(CheckLanguage)
@@ -103,4 +127,4 @@ if(LV_HAVE_CUDA)
   target_link_libraries(lv::nccl INTERFACE ${NCCL_LIBRARY})
 endif()
 
-message(STATUS "liver-vlm: CUDA=${LV_HAVE_CUDA} MPI=${LV_HAVE_MPI} HDF5=${LV_HAVE_HDF5} CPU GEMM=${LV_GEMM_NAME}")
+message(STATUS "liver-vlm: CUDA=${LV_HAVE_CUDA} MPI=${LV_HAVE_MPI} HDF5=${LV_HAVE_HDF5} CPU GEMM=${LV_GEMM_NAME} NIfTI=${LV_HAVE_NIFTI} PNG=${LV_HAVE_PNG}")

@@ -12,5 +12,8 @@ typedef struct lv_command {
 
 lv_status lv_cmd_info(int argc, char **argv);
 lv_status lv_cmd_bench(int argc, char **argv);
+lv_status lv_cmd_synth(int argc, char **argv);
+lv_status lv_cmd_inspect(int argc, char **argv);
+lv_status lv_cmd_pack(int argc, char **argv);
 
 #endif

@@ -7,6 +7,9 @@
 #include "tools/commands.h"
 
 static const lv_command commands[] = {
+    {"synth", "make phantom multi-phase lesion data: synth --out F.h5 [--per-class N] ...", lv_cmd_synth},
+    {"pack", "NIfTI CT + CSV manifest -> data file: pack --manifest M.csv --out F.h5", lv_cmd_pack},
+    {"inspect", "validate a data file and print its summary: inspect F.h5", lv_cmd_inspect},
     {"info", "build options, library versions, devices", lv_cmd_info},
     {"bench", "benchmarks: bench ops [--device ...] [--size S] [--batch N] [--json]", lv_cmd_bench},
 };
@@ -15,7 +18,7 @@ static void usage(FILE *out) {
     fprintf(out, "usage: liver-vlm <command> [options]   (liver-vlm <command> --help)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
-    fprintf(out, "\nplanned (not in this build yet): synth, pack, inspect, train, eval\n");
+    fprintf(out, "\nplanned (not in this build yet): train, eval\n");
 }
 
 int main(int argc, char **argv) {
