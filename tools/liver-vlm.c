@@ -11,7 +11,7 @@ static const lv_command commands[] = {
     {"pack", "NIfTI CT + CSV manifest -> data file: pack --manifest M.csv --out F.h5", lv_cmd_pack},
     {"inspect", "validate a data file and print its summary: inspect F.h5", lv_cmd_inspect},
     {"info", "build options, library versions, devices", lv_cmd_info},
-    {"bench", "benchmarks: bench ops [--device ...] [--size S] [--batch N] [--json]", lv_cmd_bench},
+    {"bench", "benchmarks: bench ops|data [--device ...] [--size S] [--batch N] [--json]", lv_cmd_bench},
 };
 
 static void usage(FILE *out) {
