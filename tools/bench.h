@@ -1,0 +1,12 @@
+/* Sub-benchmarks of `liver-vlm bench` that live outside tools/cmd_bench.c, one file each
+ * (tools/bench_<name>.c). cmd_bench.c only dispatches to them. */
+#ifndef LV_BENCH_H
+#define LV_BENCH_H
+
+#include "core/status.h"
+
+/* `bench data`: the loader's samples/s on an in-memory dataset. argv[0] = "bench",
+ * argv[1] = "data", options from argv[2]. */
+lv_status lv_bench_data(int argc, char **argv);
+
+#endif
