@@ -107,6 +107,15 @@ typedef struct lv_ops {
     void (*embedding_backward)(lv_backend *be, float *dtable, const float *dout, const int *ids,
                                int n, int c);
 
+    /* Masked mean over tokens (sentence-transformers mean pooling): out [b,c] =
+     * sum_t [mask[b,t] != 0] in[b,t,:] / max(count_b, 1), so an all-padding row gives 0
+     * as their clamp(min=1e-9) does. A mask keeping only token 0 makes it CLS pooling.
+     * Backward adds dout[b,:] / count_b into din at every kept token. */
+    void (*masked_mean_pool_forward)(lv_backend *be, float *out, const float *in, const int *mask,
+                                     int b, int t, int c);
+    void (*masked_mean_pool_backward)(lv_backend *be, float *din, const float *dout,
+                                      const int *mask, int b, int t, int c);
+
     /* L2-normalize rows: out = in / max(||in||, eps) (F.normalize); saves norm [rows]. */
     void (*l2norm_forward)(lv_backend *be, float *out, float *norm, const float *in, int rows,
                            int dim, float eps);
@@ -120,6 +129,13 @@ typedef struct lv_ops {
     void (*cosine_ce)(lv_backend *be, float *loss, float *logits, float *dimg, float *dcls,
                       float *dscale, const float *img, const float *cls, const float *logit_scale,
                       const int *labels, int b, int c, int d);
+
+    /* Softmax cross-entropy on plain logits [b,c] (the linear-head baseline), loss and
+     * gradient in one pass: loss (one float) = mean_i CE(logits_i, labels_i), overwritten;
+     * dlogits += (softmax - onehot) / b (NULL: forward only); probs [b,c] overwritten with
+     * the softmax when non-NULL (evaluation). Labels outside [0,c) are a sticky error. */
+    void (*cross_entropy)(lv_backend *be, float *loss, float *dlogits, float *probs,
+                          const float *logits, const int *labels, int b, int c);
 
     /* Symmetric CLIP loss between img [b,d] and txt [b,d] (pairs on the diagonal):
      * (CE(logits, i) + CE(logits^T, i)) / 2 with logits as in cosine_ce. */
@@ -173,9 +189,12 @@ void lv_op_missing(lv_backend *be, const char *op);
 #define lv_attention_backward(be, ...) LV_DISPATCH(be, attention_backward, __VA_ARGS__)
 #define lv_embedding_forward(be, ...) LV_DISPATCH(be, embedding_forward, __VA_ARGS__)
 #define lv_embedding_backward(be, ...) LV_DISPATCH(be, embedding_backward, __VA_ARGS__)
+#define lv_masked_mean_pool_forward(be, ...) LV_DISPATCH(be, masked_mean_pool_forward, __VA_ARGS__)
+#define lv_masked_mean_pool_backward(be, ...) LV_DISPATCH(be, masked_mean_pool_backward, __VA_ARGS__)
 #define lv_l2norm_forward(be, ...) LV_DISPATCH(be, l2norm_forward, __VA_ARGS__)
 #define lv_l2norm_backward(be, ...) LV_DISPATCH(be, l2norm_backward, __VA_ARGS__)
 #define lv_cosine_ce(be, ...) LV_DISPATCH(be, cosine_ce, __VA_ARGS__)
+#define lv_cross_entropy(be, ...) LV_DISPATCH(be, cross_entropy, __VA_ARGS__)
 #define lv_clip_loss(be, ...) LV_DISPATCH(be, clip_loss, __VA_ARGS__)
 #define lv_adamw_update(be, ...) LV_DISPATCH(be, adamw_update, __VA_ARGS__)
 #define lv_sgd_update(be, ...) LV_DISPATCH(be, sgd_update, __VA_ARGS__)

@@ -82,9 +82,12 @@ static void cpu_fill_ops(lv_backend *be) {
     o->attention_backward = lv_cpu_attention_backward;
     o->embedding_forward = lv_cpu_embedding_forward;
     o->embedding_backward = lv_cpu_embedding_backward;
+    o->masked_mean_pool_forward = lv_cpu_masked_mean_pool_forward;
+    o->masked_mean_pool_backward = lv_cpu_masked_mean_pool_backward;
     o->l2norm_forward = lv_cpu_l2norm_forward;
     o->l2norm_backward = lv_cpu_l2norm_backward;
     o->cosine_ce = lv_cpu_cosine_ce;
+    o->cross_entropy = lv_cpu_cross_entropy;
     o->clip_loss = lv_cpu_clip_loss;
     o->adamw_update = lv_cpu_adamw_update;
     o->sgd_update = lv_cpu_sgd_update;

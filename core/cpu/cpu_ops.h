@@ -54,12 +54,19 @@ void lv_cpu_attention_backward(lv_backend *be, float *dqkv, const float *dout, c
 void lv_cpu_embedding_forward(lv_backend *be, float *out, const int *ids, const float *table, int n, int c);
 void lv_cpu_embedding_backward(lv_backend *be, float *dtable, const float *dout, const int *ids, int n, int c);
 
+/* masked_mean_pool.c */
+void lv_cpu_masked_mean_pool_forward(lv_backend *be, float *out, const float *in, const int *mask, int b, int t, int c);
+void lv_cpu_masked_mean_pool_backward(lv_backend *be, float *din, const float *dout, const int *mask, int b, int t, int c);
+
 /* l2norm.c */
 void lv_cpu_l2norm_forward(lv_backend *be, float *out, float *norm, const float *in, int rows, int dim, float eps);
 void lv_cpu_l2norm_backward(lv_backend *be, float *din, const float *dout, const float *in, const float *norm, int rows, int dim, float eps);
 
 /* cosine_ce.c */
 void lv_cpu_cosine_ce(lv_backend *be, float *loss, float *logits, float *dimg, float *dcls, float *dscale, const float *img, const float *cls, const float *logit_scale, const int *labels, int b, int c, int d);
+
+/* cross_entropy.c */
+void lv_cpu_cross_entropy(lv_backend *be, float *loss, float *dlogits, float *probs, const float *logits, const int *labels, int b, int c);
 
 /* clip_loss.c */
 void lv_cpu_clip_loss(lv_backend *be, float *loss, float *dimg, float *dtxt, float *dscale, const float *img, const float *txt, const float *logit_scale, int b, int d);
