@@ -40,6 +40,17 @@ add_library(lv::cjson INTERFACE IMPORTED)
 target_include_directories(lv::cjson INTERFACE ${CJSON_INCLUDE_DIR})
 target_link_libraries(lv::cjson INTERFACE ${CJSON_LIBRARY})
 
+# utf8proc (Debian libutf8proc-dev): Unicode categories, case mapping and NFC/NFD for the
+# WordPiece tokenizer's BERT text rules.
+find_path(UTF8PROC_INCLUDE_DIR utf8proc.h)
+find_library(UTF8PROC_LIBRARY NAMES utf8proc)
+if(NOT UTF8PROC_INCLUDE_DIR OR NOT UTF8PROC_LIBRARY)
+  message(FATAL_ERROR "utf8proc not found: install libutf8proc-dev (apt-get install libutf8proc-dev)")
+endif()
+add_library(lv::utf8proc INTERFACE IMPORTED)
+target_include_directories(lv::utf8proc INTERFACE ${UTF8PROC_INCLUDE_DIR})
+target_link_libraries(lv::utf8proc INTERFACE ${UTF8PROC_LIBRARY})
+
 # Libraries the info command reports on; each optional piece defines LV_HAVE_<X>.
 add_library(lv_deps_info INTERFACE)
 add_library(lv::deps_info ALIAS lv_deps_info)

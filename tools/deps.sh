@@ -2,7 +2,7 @@
 # Installs the Debian packages liver-vlm builds against, only those missing (sourced by
 # tools/test.sh and tools/demo.sh). The CUDA toolkit is a user prerequisite, never installed.
 lv_install_deps() {
-    local pkgs=(build-essential cmake pkg-config libhdf5-dev libdnnl-dev libcjson-dev libnifti2-dev libpng-dev
+    local pkgs=(build-essential cmake pkg-config libhdf5-dev libdnnl-dev libcjson-dev libutf8proc-dev libnifti2-dev libpng-dev
                 libopenmpi-dev openmpi-bin)
     local missing=()
     for p in "${pkgs[@]}"; do
