@@ -15,5 +15,7 @@ lv_status lv_cmd_bench(int argc, char **argv);
 lv_status lv_cmd_synth(int argc, char **argv);
 lv_status lv_cmd_inspect(int argc, char **argv);
 lv_status lv_cmd_pack(int argc, char **argv);
+lv_status lv_cmd_train(int argc, char **argv);
+lv_status lv_cmd_eval(int argc, char **argv);
 
 #endif

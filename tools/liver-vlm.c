@@ -10,7 +10,9 @@ static const lv_command commands[] = {
     {"synth", "make phantom multi-phase lesion data: synth --out F.h5 [--per-class N] ...", lv_cmd_synth},
     {"pack", "NIfTI CT + CSV manifest -> data file: pack --manifest M.csv --out F.h5", lv_cmd_pack},
     {"inspect", "validate a data file and print its summary: inspect F.h5", lv_cmd_inspect},
+    {"train", "train Liver-VLM or the CNN baseline: train --data F.h5 --out RUN/ [--resume RUN/] ...", lv_cmd_train},
     {"info", "build options, library versions, devices", lv_cmd_info},
+    {"eval", "evaluate a checkpoint on a data file: eval --ckpt C.safetensors --data F.h5 --out DIR", lv_cmd_eval},
     {"bench", "benchmarks: bench ops|data [--device ...] [--size S] [--batch N] [--json]", lv_cmd_bench},
 };
 
@@ -18,7 +20,6 @@ static void usage(FILE *out) {
     fprintf(out, "usage: liver-vlm <command> [options]   (liver-vlm <command> --help)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
-    fprintf(out, "\nplanned (not in this build yet): train, eval\n");
 }
 
 int main(int argc, char **argv) {

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# `liver-vlm train`: bad options exit 2 naming them, a missing data file exits 1; on a small
+# phantom (HDF5 builds) a run writes model/best/state/config/log, a second run into the same
+# --out refuses (exit 1), --force replaces it, --resume --epochs extends it, --resume with a
+# changed setting is refused, and config-file errors name the key.
+# Usage: cli_train.sh <liver-vlm> <fixtures>
+set -u
+bin="$1"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+check() { # check <what> <expected rc> <regex on stdout+stderr> <command...>
+    local what="$1" want="$2" re="$3"
+    shift 3
+    local out rc
+    out="$("$@" 2>&1)"
+    rc=$?
+    if [ "$rc" -ne "$want" ] || ! grep -Eq -- "$re" <<<"$out"; then
+        echo "FAIL: $what: rc=$rc (want $want), output:"
+        echo "$out" | tail -20
+        fails=$((fails + 1))
+    else
+        echo "ok: $what"
+    fi
+}
+small=(--batch 8 --dim 32 --threads 2 --log-every 1)
+
+check "--help" 0 "--warmup-epochs" "$bin" train --help
+check "no --data" 2 "--data is required" "$bin" train --out "$tmp/r"
+check "no --out" 2 "--out is required" "$bin" train --data "$tmp/none.h5"
+check "unknown option" 2 "unknown option '--bogus'" "$bin" train --data x.h5 --out "$tmp/r" --bogus
+check "missing value" 2 "--epochs needs a value" "$bin" train --data x.h5 --out "$tmp/r" --epochs
+check "bad number" 2 "--epochs: expected an integer" "$bin" train --data x.h5 --out "$tmp/r" --epochs ten
+check "bad choice" 2 "--head: expected vlm\|linear" "$bin" train --data x.h5 --out "$tmp/r" --head cnn
+check "two warmups" 2 "--warmup-epochs and --warmup-steps" "$bin" train --data x.h5 --out "$tmp/r" \
+    --warmup-epochs 1 --warmup-steps 5
+echo '{"epochs": 1, "lrr": 0.1}' >"$tmp/bad.json"
+check "config: unknown key" 1 "bad.json: unknown key 'lrr'" "$bin" train --config "$tmp/bad.json" --data x.h5 --out "$tmp/r"
+echo '{"batch": "eight"}' >"$tmp/bad2.json"
+check "config: wrong type" 1 "key 'batch': expected an integer" "$bin" train --config "$tmp/bad2.json" --data x.h5 --out "$tmp/r"
+check "--resume without a run" 1 "--resume" "$bin" train --resume "$tmp/nothing"
+[ -e "$tmp/r" ] && { echo "FAIL: a rejected command created $tmp/r"; fails=$((fails + 1)); }
+
+hdf5=1
+"$bin" info | grep -q "hdf5=on" || hdf5=0
+if [ "$hdf5" -eq 1 ]; then
+    check "missing data file" 1 "missing.h5" "$bin" train --data "$tmp/missing.h5" --out "$tmp/r"
+    "$bin" synth --out "$tmp/a.h5" --per-class 8 --size 32 >/dev/null 2>&1 || { echo "FAIL: synth"; fails=$((fails + 1)); }
+    check "train 1 epoch" 0 "1 of 1 epochs" "$bin" train --data "$tmp/a.h5" --out "$tmp/r" --epochs 1 "${small[@]}"
+    for f in model.safetensors best.safetensors state.safetensors config.json log.jsonl; do
+        [ -s "$tmp/r/$f" ] || { echo "FAIL: $tmp/r/$f missing"; fails=$((fails + 1)); }
+    done
+    if grep -q '"type":"step","step":1,"epoch":1,"loss":' "$tmp/r/log.jsonl" &&
+        grep -q '"type":"epoch","epoch":1,"train_loss":' "$tmp/r/log.jsonl" &&
+        grep -q '"val_macro_auc"' "$tmp/r/log.jsonl"; then
+        echo "ok: log.jsonl has step and epoch lines"
+    else
+        echo "FAIL: log.jsonl:"; head -5 "$tmp/r/log.jsonl"; fails=$((fails + 1))
+    fi
+    grep -q '"batch":[[:space:]]*8' "$tmp/r/config.json" && grep -q '"lr":' "$tmp/r/config.json" &&
+        echo "ok: config.json records the settings" || { echo "FAIL: config.json"; fails=$((fails + 1)); }
+    check "second run into the same --out refuses" 1 "already holds a training run" \
+        "$bin" train --data "$tmp/a.h5" --out "$tmp/r" --epochs 1 "${small[@]}"
+    check "--resume refuses a changed setting" 2 "--lr 0.5 differs" "$bin" train --resume "$tmp/r" --lr 0.5
+    check "--resume --epochs 2 extends the run" 0 "2 of 2 epochs" "$bin" train --resume "$tmp/r" --epochs 2
+    grep -q '"type":"epoch","epoch":2,' "$tmp/r/log.jsonl" && grep -q '"type":"resume"' "$tmp/r/log.jsonl" &&
+        echo "ok: the resumed epoch is logged" || { echo "FAIL: no epoch 2 in log.jsonl"; fails=$((fails + 1)); }
+    check "--force replaces the run" 0 "1 of 1 epochs" \
+        "$bin" train --data "$tmp/a.h5" --out "$tmp/r" --epochs 1 --force --head linear "${small[@]}"
+    [ "$(grep -c '"type":"epoch"' "$tmp/r/log.jsonl")" -eq 1 ] && echo "ok: --force starts a fresh log" ||
+        { echo "FAIL: --force kept the old log"; fails=$((fails + 1)); }
+    echo '{"epochs": 1, "batch": 8, "dim": 32, "head": "linear"}' >"$tmp/c.json"
+    check "--config with a flag override" 0 "1 of 1 epochs" \
+        "$bin" train --config "$tmp/c.json" --data "$tmp/a.h5" --out "$tmp/r2" --batch 10 --threads 2
+    grep -q '"batch":[[:space:]]*10' "$tmp/r2/config.json" && grep -q '"head":[[:space:]]*"linear"' "$tmp/r2/config.json" &&
+        echo "ok: the flag beat the file, the file beat the default" || { echo "FAIL: precedence"; fails=$((fails + 1)); }
+    check "--size larger than the data" 2 "--size 64 is larger" \
+        "$bin" train --data "$tmp/a.h5" --out "$tmp/r3" --size 64 "${small[@]}"
+fi
+[ "$fails" -eq 0 ] && echo "all train CLI checks passed" || echo "$fails train CLI checks failed"
+[ "$fails" -gt 0 ] && exit 1
+[ "$hdf5" -eq 0 ] && exit 77
+exit 0

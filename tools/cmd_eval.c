@@ -1,0 +1,298 @@
+/* liver-vlm eval: loads a checkpoint, predicts a data file with the checkpoint's own
+ * preprocessing, and writes predictions.csv, metrics.json, roc.svg, confusion.svg and
+ * report.md into a fresh directory (docs/eval.md). Options, checks and file output only;
+ * the prediction loop is train/evaluate.c and the numbers are train/metrics.c's. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "data/h5_dataset.h"
+#include "data/split.h"
+#include "tools/commands.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+#include "train/metrics.h"
+#include "train/report.h"
+
+typedef struct eval_opts {
+    const char *ckpt, *data, *out, *device, *split;
+    int batch, force;
+} eval_opts;
+
+static void eval_usage(FILE *f) {
+    fprintf(f,
+            "usage: liver-vlm eval --ckpt C.safetensors --data F.h5 --out DIR [options]\n"
+            "\n"
+            "Evaluates a checkpoint on a data file with the preprocessing stored in the checkpoint\n"
+            "(centre crop to its input size, no augmentation). Writes into DIR:\n"
+            "  predictions.csv  index,patient,label,pred,p_<CLASS>... (one row per sample)\n"
+            "  metrics.json     accuracy, balanced_accuracy, macro_auc, per_class, confusion\n"
+            "  roc.svg, confusion.svg, report.md\n"
+            "The data's classes and phases must be the checkpoint's, in the same order.\n"
+            "\n"
+            "  --ckpt C          checkpoint written by liver-vlm train (model.safetensors/best.safetensors)\n"
+            "  --data F.h5       data file (liver-vlm-data/1)\n"
+            "  --out DIR         output directory (refuses a non-empty one unless --force)\n"
+            "  --device D        auto, cpu or cuda                                    [auto]\n"
+            "  --batch N         images per forward pass, 1..65536                    [128]\n"
+            "  --split S         all, train, val or test; the last three select samples by the\n"
+            "                    file's /split dataset (an error when the file has none)   [all]\n"
+            "  --force           write into a non-empty DIR, replacing the files above\n");
+}
+
+static lv_status need(const char *opt, const char *val) {
+    if (!val) return lv_errorf(LV_ERR_USAGE, "%s needs a value (see liver-vlm eval --help)", opt);
+    return LV_OK;
+}
+
+static lv_status parse_opts(int argc, char **argv, eval_opts *o, int *help) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            *help = 1;
+            return LV_OK;
+        } else if (!strcmp(a, "--force")) {
+            o->force = 1;
+            continue;
+        } else if (!strcmp(a, "--ckpt") || !strcmp(a, "--data") || !strcmp(a, "--out")) {
+            LV_TRY(need(a, v));
+            *(a[2] == 'c' ? &o->ckpt : a[2] == 'd' ? &o->data : &o->out) = v;
+        } else if (!strcmp(a, "--device")) {
+            LV_TRY(need(a, v));
+            if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda"))
+                return lv_errorf(LV_ERR_USAGE, "--device: expected auto, cpu or cuda, got '%s'", v);
+            o->device = v;
+        } else if (!strcmp(a, "--split")) {
+            LV_TRY(need(a, v));
+            if (strcmp(v, "all") && strcmp(v, "train") && strcmp(v, "val") && strcmp(v, "test"))
+                return lv_errorf(LV_ERR_USAGE, "--split: expected all, train, val or test, got '%s'", v);
+            o->split = v;
+        } else if (!strcmp(a, "--batch")) {
+            LV_TRY(need(a, v));
+            char *end = NULL;
+            errno = 0;
+            long n = strtol(v, &end, 10);
+            if (errno || end == v || *end || n < 1 || n > 65536)
+                return lv_errorf(LV_ERR_USAGE, "--batch: expected an integer in 1..65536, got '%s'", v);
+            o->batch = (int)n;
+        } else {
+            return lv_errorf(LV_ERR_USAGE, "unknown option '%s' (see liver-vlm eval --help)", a);
+        }
+        i++;
+    }
+    return LV_OK;
+}
+
+/* DIR must be absent (created here), or an empty directory, or --force. */
+static lv_status prepare_out(const char *dir, int force) {
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        LV_CHECK(errno == ENOENT, LV_ERR_INPUT, "%s: %s", dir, strerror(errno));
+        LV_CHECK(mkdir(dir, 0755) == 0, LV_ERR_INPUT, "%s: cannot create the output directory: %s", dir,
+                 strerror(errno));
+        return LV_OK;
+    }
+    LV_CHECK(S_ISDIR(sb.st_mode), LV_ERR_INPUT, "%s exists and is not a directory", dir);
+    DIR *d = opendir(dir);
+    LV_CHECK(d, LV_ERR_INPUT, "%s: cannot read the output directory: %s", dir, strerror(errno));
+    int entries = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        entries += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    LV_CHECK(!entries || force, LV_ERR_INPUT, "%s is not empty; use --force to write the evaluation there anyway",
+             dir);
+    return LV_OK;
+}
+
+static lv_status write_in(const char *dir, const char *name, char *text) {
+    char path[4200];
+    LV_CHECK(text, LV_ERR_RUNTIME, "out of memory writing %s", name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    lv_status s = lv_write_file_atomic(path, text, strlen(text));
+    free(text);
+    return s;
+}
+
+/* One CSV field, quoted (RFC 4180) when it holds a comma, quote or line break. */
+static void csv_field(FILE *f, const char *t) {
+    if (!strpbrk(t, ",\"\r\n")) {
+        fputs(t, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *t; t++) {
+        if (*t == '"') fputc('"', f);
+        fputc(*t, f);
+    }
+    fputc('"', f);
+}
+
+/* predictions.csv, built in memory (open_memstream) so it lands atomically like the rest. */
+static char *predictions_csv(const lv_dataset *ds, const int64_t *idx, int64_t n, const float *probs) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    int C = ds->c;
+    fputs("index,patient,label,pred", f);
+    for (int j = 0; j < C; j++) {
+        char col[300];
+        snprintf(col, sizeof col, "p_%s", ds->classes[j]);
+        fputc(',', f);
+        csv_field(f, col);
+    }
+    fputc('\n', f);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = idx ? idx[i] : i;
+        const float *p = probs + (size_t)i * (size_t)C;
+        int pred = 0;
+        for (int j = 1; j < C; j++)
+            if (p[j] > p[pred]) pred = j; /* first on ties, as lv_metrics_compute */
+        fprintf(f, "%" PRId64 ",", k);
+        if (ds->patients && ds->patient_ids) csv_field(f, ds->patient_ids[ds->patients[k]]);
+        fputc(',', f);
+        csv_field(f, ds->classes[ds->labels[k]]);
+        fputc(',', f);
+        csv_field(f, ds->classes[pred]);
+        for (int j = 0; j < C; j++) fprintf(f, ",%.9g", (double)p[j]);
+        fputc('\n', f);
+    }
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The samples --split selects (NULL + n for "all"). */
+static lv_status select_split(const lv_dataset *ds, const char *split, int64_t **idx, int64_t *n) {
+    *idx = NULL;
+    *n = ds->n;
+    if (!strcmp(split, "all")) return LV_OK;
+    LV_CHECK(ds->split, LV_ERR_INPUT, "%s: --split %s needs the file's /split dataset, and it has none (use --split "
+             "all, or evaluate a file holding only held-out samples)", ds->path, split);
+    int32_t which = !strcmp(split, "train") ? LV_PART_TRAIN : !strcmp(split, "val") ? LV_PART_VAL : LV_PART_TEST;
+    LV_TRY(lv_split_indices(ds->split, ds->n, which, idx, n));
+    LV_CHECK(*n > 0, LV_ERR_INPUT, "%s: /split marks no sample as %s", ds->path, split);
+    return LV_OK;
+}
+
+static lv_status write_outputs(const eval_opts *o, const lv_dataset *ds, const int64_t *idx, int64_t n,
+                               const float *probs, const int32_t *labels, const lv_metrics *met,
+                               const lv_report_info *ri) {
+    const char *const *names = (const char *const *)ds->classes;
+    LV_TRY(write_in(o->out, "predictions.csv", predictions_csv(ds, idx, n, probs)));
+    LV_TRY(write_in(o->out, "metrics.json", lv_metrics_to_json(met, names)));
+    LV_TRY(write_in(o->out, "roc.svg", lv_report_roc_svg(probs, labels, n, ds->c, names, met)));
+    LV_TRY(write_in(o->out, "confusion.svg", lv_report_confusion_svg(met, names)));
+    return write_in(o->out, "report.md", lv_report_markdown(ri, met, names));
+}
+
+static void print_headline(const lv_metrics *m, const char *out) {
+    char auc[32];
+    if (isnan(m->macro_auc)) snprintf(auc, sizeof auc, "n/a");
+    else snprintf(auc, sizeof auc, "%.4f", m->macro_auc);
+    printf("eval: %" PRId64 " samples  accuracy %.4f  balanced accuracy %.4f  macro-AUC %s\n", m->n, m->accuracy,
+           m->balanced_accuracy, auc);
+    printf("report: %s/report.md (predictions.csv, metrics.json, roc.svg, confusion.svg)\n", out);
+}
+
+/* Everything after option parsing; resources are released by the caller's struct. */
+typedef struct eval_run {
+    lv_backend *be;
+    lv_vlm m;
+    lv_ckpt_info info;
+    int have_model;
+    lv_dataset ds;
+    int64_t *idx;
+    float *probs;
+    int32_t *labels;
+    lv_metrics met;
+    int have_met;
+} eval_run;
+
+static lv_status run_eval(const eval_opts *o, eval_run *r) {
+    LV_TRY(lv_backend_create(&r->be, o->device));
+    LV_TRY(lv_ckpt_load(o->ckpt, r->be, 0, &r->m, &r->info));
+    r->have_model = 1;
+    LV_INFO("eval: %s (%s head, %d classes, %d phases, input %d) on %s", o->ckpt,
+            r->m.cfg.head == LV_HEAD_VLM ? "vlm" : "linear", r->info.classes, r->info.phases, r->info.input_size,
+            r->be->name);
+    LV_TRY(lv_h5_read(&r->ds, o->data, NULL));
+    LV_TRY(lv_eval_check_data(&r->ds, r->info.class_names, r->info.classes, r->info.phase_names, r->info.phases));
+    if (r->ds.h < r->info.input_size || r->ds.w < r->info.input_size)
+        LV_WARN("eval: %s holds %dx%d ROIs, smaller than the model's %dx%d input: they are padded", o->data,
+                r->ds.h, r->ds.w, r->info.input_size, r->info.input_size);
+    else if (r->ds.h != r->info.input_size || r->ds.w != r->info.input_size)
+        LV_INFO("eval: %s holds %dx%d ROIs; the model takes %dx%d (centre crop, as in validation)", o->data,
+                r->ds.h, r->ds.w, r->info.input_size, r->info.input_size);
+    int64_t n = 0;
+    LV_TRY(select_split(&r->ds, o->split, &r->idx, &n));
+    LV_TRY(prepare_out(o->out, o->force)); /* only now: bad inputs leave no empty DIR behind */
+    int C = r->info.classes;
+    r->probs = malloc((size_t)n * (size_t)C * sizeof *r->probs);
+    r->labels = malloc((size_t)n * sizeof *r->labels);
+    LV_CHECK(r->probs && r->labels, LV_ERR_RUNTIME, "eval: out of memory for %" PRId64 " samples", n);
+    for (int64_t i = 0; i < n; i++) r->labels[i] = r->ds.labels[r->idx ? r->idx[i] : i];
+    lv_eval_opts eo;
+    lv_eval_opts_default(&eo);
+    eo.batch = o->batch;
+    eo.input_size = r->info.input_size;
+    eo.pre = r->info.pre;
+    eo.progress = 1;
+    double t0 = now_s();
+    LV_TRY(lv_eval_predict(&r->m, &r->ds, r->idx, r->idx ? n : 0, &eo, r->probs));
+    double dt = now_s() - t0;
+    LV_INFO("eval: %" PRId64 " images in %.2f s (%.0f images/s)", n, dt, (double)n / (dt + 1e-9));
+    LV_TRY(lv_metrics_compute(&r->met, r->probs, r->labels, n, C));
+    r->have_met = 1;
+    lv_report_info ri = {o->data, o->ckpt, o->split, r->be->name, r->m.cfg.head == LV_HEAD_VLM ? "vlm" : "linear",
+                         r->info.input_size, dt};
+    LV_TRY(write_outputs(o, &r->ds, r->idx, n, r->probs, r->labels, &r->met, &ri));
+    print_headline(&r->met, o->out);
+    return LV_OK;
+}
+
+lv_status lv_cmd_eval(int argc, char **argv) {
+    eval_opts o = {.device = "auto", .split = "all", .batch = 128};
+    int help = 0;
+    LV_TRY(parse_opts(argc, argv, &o, &help));
+    if (help) {
+        eval_usage(stdout);
+        return LV_OK;
+    }
+    if (!o.ckpt || !o.data || !o.out)
+        return lv_errorf(LV_ERR_USAGE, "--ckpt, --data and --out are required (see liver-vlm eval --help)");
+    lv_log_init(0, 1);
+    /* A non-empty DIR is refused before the (slow) model and data loading. */
+    struct stat sb;
+    if (!o.force && stat(o.out, &sb) == 0) LV_TRY(prepare_out(o.out, 0));
+    eval_run r;
+    memset(&r, 0, sizeof r);
+    lv_dataset_init(&r.ds);
+    lv_status s = run_eval(&o, &r);
+    if (r.have_met) lv_metrics_free(&r.met);
+    free(r.probs);
+    free(r.labels);
+    free(r.idx);
+    lv_dataset_free(&r.ds);
+    if (r.have_model) {
+        lv_vlm_free(&r.m);
+        lv_ckpt_info_free(&r.info);
+    }
+    if (r.be) lv_backend_destroy(r.be);
+    return s;
+}

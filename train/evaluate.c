@@ -1,0 +1,120 @@
+/* The evaluation loop (evaluate.h): loader in evaluation mode -> device -> lv_vlm_predict
+ * -> host probabilities, batch by batch. No metrics, no files: cmd_eval and the
+ * distributed gather build on the probabilities. */
+#include "evaluate.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "data/loader.h"
+
+void lv_eval_opts_default(lv_eval_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->batch = 128;
+    o->input_size = 64;
+    lv_preproc_default(&o->pre);
+}
+
+static lv_status list_mismatch(const char *what, const char *src, char *const *want, int nw, char *const *have, int nh) {
+    char a[1024] = "", b[1024] = "";
+    size_t la = 0, lb = 0;
+    for (int i = 0; i < nw && la < sizeof a; i++)
+        la += (size_t)snprintf(a + la, sizeof a - la, "%s%s", i ? "," : "", want[i]);
+    for (int i = 0; i < nh && lb < sizeof b; i++)
+        lb += (size_t)snprintf(b + lb, sizeof b - lb, "%s%s", i ? "," : "", have[i]);
+    return lv_errorf(LV_ERR_INPUT, "%s: %s are [%s], but the checkpoint was trained on [%s] (same names in the same "
+                     "order expected)", src, what, b, a);
+}
+
+lv_status lv_eval_check_data(const lv_dataset *ds, char *const *classes, int c, char *const *phases, int p) {
+    const char *src = ds->path ? ds->path : "data";
+    int same = ds->c == c;
+    for (int i = 0; same && i < c; i++) same = strcmp(ds->classes[i], classes[i]) == 0;
+    if (!same) return list_mismatch("classes", src, classes, c, ds->classes, ds->c);
+    same = ds->p == p;
+    for (int i = 0; same && i < p; i++) same = strcmp(ds->phases[i], phases[i]) == 0;
+    if (!same) return list_mismatch("phases", src, phases, p, ds->phases, ds->p);
+    return LV_OK;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+lv_status lv_eval_predict(lv_vlm *m, const lv_dataset *ds, const int64_t *indices, int64_t count,
+                          const lv_eval_opts *o, float *probs) {
+    lv_backend *be = m->be;
+    int C = m->cfg.classes, P = ds->p, S = o->input_size;
+    int64_t total = indices ? count : ds->n;
+    LV_CHECK(o->batch >= 1, LV_ERR_USAGE, "eval: batch %d, expected >= 1", o->batch);
+    LV_CHECK(P == m->cfg.phases && ds->c == C, LV_ERR_INPUT, "%s: %d phases and %d classes, the model has %d and %d",
+             ds->path ? ds->path : "data", P, ds->c, m->cfg.phases, C);
+    if (total == 0) return LV_OK;
+    lv_loader_opts lo;
+    lv_loader_opts_default(&lo);
+    lo.batch = o->batch;
+    lo.shuffle = 0;
+    lo.drop_last = 0;
+    lo.augment = 0;
+    lo.preproc = o->pre;
+    lo.out_size = S;
+    lo.indices = indices;
+    lo.count = indices ? count : 0;
+    lo.epochs = 1;
+    lo.threads = o->threads;
+    LV_TRY(lv_vlm_prepare(m, o->batch, S));
+    lv_loader *l = NULL;
+    LV_TRY(lv_loader_create(&l, ds, &lo));
+    size_t img = (size_t)P * (size_t)S * (size_t)S;
+    float *x = be->alloc(be, (size_t)o->batch * img * sizeof(float));
+    float *pd = be->alloc(be, (size_t)o->batch * (size_t)C * sizeof(float));
+    lv_status s = x && pd ? LV_OK : lv_errorf(LV_ERR_RUNTIME, "%s backend: out of memory for batch %d", be->name, o->batch);
+    int64_t done = 0;
+    double t0 = now_s(), last = t0;
+    while (s == LV_OK) {
+        lv_batch *b = NULL;
+        if ((s = lv_loader_next(l, &b)) != LV_OK || !b) break;
+        /* Without shuffling the loader serves the subset in order; anything else is a bug
+         * that would silently misalign probabilities and labels. */
+        for (int i = 0; i < b->n && s == LV_OK; i++)
+            if (done + i >= total || b->indices[i] != (indices ? indices[done + i] : done + i))
+                s = lv_errorf(LV_ERR_RUNTIME, "eval: loader order differs from the sample list at position %" PRId64,
+                              done + i);
+        if (s != LV_OK) break;
+        be->copy_h2d(be, x, b->images, (size_t)b->n * img * sizeof(float));
+        lv_vlm_predict(m, x, NULL, b->n, pd);
+        be->copy_d2h(be, probs + (size_t)done * (size_t)C, pd, (size_t)b->n * (size_t)C * sizeof(float));
+        if ((s = be->sync(be)) != LV_OK) break;
+        done += b->n;
+        double t = now_s();
+        if (o->progress && (t - last > 5.0 || done == total)) {
+            LV_INFO("eval: %" PRId64 "/%" PRId64 " images (%.0f images/s)", done, total, (double)done / (t - t0 + 1e-9));
+            last = t;
+        }
+    }
+    if (s == LV_OK && done != total)
+        s = lv_errorf(LV_ERR_RUNTIME, "eval: the loader served %" PRId64 " of %" PRId64 " samples", done, total);
+    if (x) be->free(be, x);
+    if (pd) be->free(be, pd);
+    lv_loader_destroy(l);
+    return s;
+}
+
+lv_status lv_eval_shard(const int64_t *idx, int64_t n, int rank, int world, int64_t **out, int64_t *n_out) {
+    LV_CHECK(world >= 1 && rank >= 0 && rank < world, LV_ERR_USAGE, "eval: rank %d of %d", rank, world);
+    *out = NULL;
+    *n_out = 0;
+    int64_t k = n > rank ? (n - rank + world - 1) / world : 0;
+    if (k == 0) return LV_OK;
+    *out = malloc((size_t)k * sizeof **out);
+    LV_CHECK_ALLOC(*out);
+    for (int64_t i = 0; i < k; i++) (*out)[i] = idx ? idx[rank + i * world] : rank + i * world;
+    *n_out = k;
+    return LV_OK;
+}
