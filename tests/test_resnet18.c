@@ -61,7 +61,7 @@ int main(void) {
     lv_backend *be = lv_test_cpu_backend();
     lv_resnet18 m;
     if (!lv_test_true(lv_resnet18_build(&m, P, D) == LV_OK, "build")) return lv_test_summary();
-    lv_test_true(m.params.total == 11176512 + 512 * D + D, "parameter count = torchvision's resnet18 minus fc plus proj");
+    lv_test_true(m.params.total == (size_t)(11176512 + 512 * D + D), "parameter count = torchvision's resnet18 minus fc plus proj");
     float *params = calloc(m.params.total, sizeof *params), *grads = calloc(m.params.total, sizeof *grads);
     float *state = calloc(m.state.total, sizeof *state), *state0 = calloc(m.state.total, sizeof *state0);
     for (int t = 0; t < m.params.count; t++) fill(&m.params.specs[t], params, (uint32_t)t, 0);
