@@ -60,3 +60,12 @@ void lv_h5_close(hid_t id) {
     }
     if (r < 0) H5Eclear2(H5E_DEFAULT);
 }
+
+hid_t lv_h5_untimed_plist(int file) {
+    hid_t pl = H5Pcreate(file ? H5P_FILE_CREATE : H5P_DATASET_CREATE);
+    if (pl >= 0 && H5Pset_obj_track_times(pl, 0) < 0) {
+        H5Pclose(pl);
+        return -1;
+    }
+    return pl;
+}

@@ -47,4 +47,9 @@ static inline int lv_h5_failed_(int64_t r, lv_status code, const char *call, con
 /* Closes an HDF5 id of any kind if it is valid; for cleanup paths, so errors are ignored. */
 void lv_h5_close(hid_t id);
 
+/* A creation property list (dataset when `file` is 0, file/root group when 1) that stores
+ * no modification times, so the same data always gives the same bytes (a phantom with the
+ * same seed is byte-identical). The caller closes it; negative on failure. */
+hid_t lv_h5_untimed_plist(int file);
+
 #endif

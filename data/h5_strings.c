@@ -191,9 +191,12 @@ lv_status lv_h5_write_strings(hid_t loc, const char *name, const char *const *v,
             LV_H5_FAILED(LV_ERR_RUNTIME, H5Awrite(obj, t, w)))
             st = LV_ERR_RUNTIME;
     } else {
-        if (LV_H5_FAILED(LV_ERR_RUNTIME, obj = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) ||
+        hid_t dcpl = lv_h5_untimed_plist(0);
+        if (LV_H5_FAILED(LV_ERR_RUNTIME, dcpl) ||
+            LV_H5_FAILED(LV_ERR_RUNTIME, obj = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) ||
             LV_H5_FAILED(LV_ERR_RUNTIME, H5Dwrite(obj, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, w)))
             st = LV_ERR_RUNTIME;
+        lv_h5_close(dcpl);
     }
     if (st != LV_OK) lv_error_wrap(st, "%s", name);
     lv_h5_close(obj);

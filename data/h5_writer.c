@@ -63,7 +63,7 @@ static lv_status write_images(hid_t file, const lv_dataset *ds, int gzip) {
     hid_t dcpl = -1, fsp = -1, msp = -1, d = -1;
     void *buf = malloc(bytes);
     if (!buf) return lv_errorf(LV_ERR_RUNTIME, "/images: out of memory");
-    if (LV_H5_FAILED(LV_ERR_RUNTIME, dcpl = H5Pcreate(H5P_DATASET_CREATE)) ||
+    if (LV_H5_FAILED(LV_ERR_RUNTIME, dcpl = lv_h5_untimed_plist(0)) ||
         LV_H5_FAILED(LV_ERR_RUNTIME, H5Pset_chunk(dcpl, 4, chunk)) ||
         (gzip > 0 && (LV_H5_FAILED(LV_ERR_RUNTIME, H5Pset_shuffle(dcpl)) ||
                       LV_H5_FAILED(LV_ERR_RUNTIME, H5Pset_deflate(dcpl, (unsigned)gzip)))) ||
@@ -94,12 +94,14 @@ static lv_status write_ints(hid_t file, const char *name, int64_t n, hid_t file_
                             const void *v) {
     hsize_t dim = (hsize_t)n;
     lv_status st = LV_OK;
-    hid_t sp = -1, d = -1;
+    hid_t sp = -1, d = -1, dcpl = -1;
     if (LV_H5_FAILED(LV_ERR_RUNTIME, sp = H5Screate_simple(1, &dim, NULL)) ||
-        LV_H5_FAILED(LV_ERR_RUNTIME, d = H5Dcreate2(file, name, file_type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) ||
+        LV_H5_FAILED(LV_ERR_RUNTIME, dcpl = lv_h5_untimed_plist(0)) ||
+        LV_H5_FAILED(LV_ERR_RUNTIME, d = H5Dcreate2(file, name, file_type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) ||
         LV_H5_FAILED(LV_ERR_RUNTIME, H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v)))
         st = lv_error_wrap(LV_ERR_RUNTIME, "/%s", name);
     lv_h5_close(d);
+    lv_h5_close(dcpl);
     lv_h5_close(sp);
     return st;
 }
@@ -171,7 +173,9 @@ lv_status lv_h5_write(const lv_dataset *ds, const char *path, const lv_h5_write_
     char tmp[PATH_MAX + 32];
     int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     LV_CHECK(n > 0 && (size_t)n < sizeof tmp, LV_ERR_USAGE, "%s: path too long", path);
-    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fcpl = lv_h5_untimed_plist(1);
+    hid_t file = fcpl < 0 ? -1 : H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    lv_h5_close(fcpl);
     if (file < 0) {
         lv_h5_fail(LV_ERR_RUNTIME, "H5Fcreate", __func__, __FILE__, __LINE__);
         return lv_error_wrap(LV_ERR_RUNTIME, "%s: cannot create", tmp);
