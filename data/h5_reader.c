@@ -67,15 +67,16 @@ static lv_status check_finite(const h5_source *s, int64_t first, int64_t count, 
     return LV_OK;
 }
 
-/* Reads samples [first, first+count) into dst (native type). */
+/* Reads samples [first, first+count) into dst (native type). The memory space has the same
+ * 4-D shape as the file selection: with a flat 1-D one HDF5 1.10 maps element runs one by one
+ * and reads 15-45x slower (measured on 64x64 int16 samples). */
 static lv_status read_block(h5_source *s, int64_t first, int64_t count, void *dst) {
     hsize_t start[4] = {(hsize_t)first, 0, 0, 0};
     hsize_t cnt[4] = {(hsize_t)count, (hsize_t)s->p, (hsize_t)s->h, (hsize_t)s->w};
-    hsize_t flat = cnt[0] * cnt[1] * cnt[2] * cnt[3];
     lv_status st = LV_OK;
     hid_t mem = -1;
     if (LV_H5_FAILED(LV_ERR_INPUT, H5Sselect_hyperslab(s->filespace, H5S_SELECT_SET, start, NULL, cnt, NULL)) ||
-        LV_H5_FAILED(LV_ERR_INPUT, mem = H5Screate_simple(1, &flat, NULL)) ||
+        LV_H5_FAILED(LV_ERR_INPUT, mem = H5Screate_simple(4, cnt, NULL)) ||
         LV_H5_FAILED(LV_ERR_INPUT, H5Dread(s->images, s->memtype, mem, s->filespace, H5P_DEFAULT, dst))) {
         st = lv_error_wrap(LV_ERR_INPUT, "%s: /images[%" PRId64 "..%" PRId64 "]: cannot read pixels",
                            s->path, first, first + count - 1);

@@ -9,4 +9,9 @@
  * argv[1] = "data", options from argv[2]. */
 lv_status lv_bench_data(int argc, char **argv);
 
+/* `bench train` / `bench eval`: the whole model's training steps or evaluation forwards on
+ * one in-memory batch (tools/bench_model.c). Same argv convention. */
+lv_status lv_bench_train(int argc, char **argv);
+lv_status lv_bench_eval(int argc, char **argv);
+
 #endif

@@ -65,17 +65,49 @@ static inline void valid_range(int kx, int pad, int stride, int w, int ow, int *
     *hi = h;
 }
 
+/* One column row of a stride-1 "same" conv (output h x w = input h x w): the plane shifted
+ * by (dy, dx) = (ky - pad, kx - pad), zero where the shifted position leaves the plane. In
+ * row-major order that is one contiguous copy with the wrapped edge columns zeroed after:
+ * a few long copies instead of one short copy per output row (8x8 and smaller maps spent
+ * more time in per-row call overhead than in moving data). */
+static void shift_plane(float *dst, const float *plane, int h, int w, int dy, int dx) {
+    const size_t hw = (size_t)h * w;
+    int y0 = dy < 0 ? -dy : 0, y1 = dy > 0 ? h - dy : h; /* rows whose source row exists */
+    if (y0 >= y1 || dx >= w || -dx >= w) {
+        memset(dst, 0, hw * sizeof *dst);
+        return;
+    }
+    /* Positions j in [j0, j1) read plane[j + dy*w + dx]; trimming |dx| at the ends keeps the
+     * read inside the plane (the trimmed positions are wrapped columns, zeroed anyway). */
+    size_t j0 = (size_t)y0 * w + (dx < 0 ? (size_t)-dx : 0), j1 = (size_t)y1 * w - (dx > 0 ? (size_t)dx : 0);
+    memset(dst, 0, j0 * sizeof *dst);
+    memcpy(dst + j0, plane + (long)j0 + (long)dy * w + dx, (j1 - j0) * sizeof *dst);
+    memset(dst + j1, 0, (hw - j1) * sizeof *dst);
+    int c0 = dx < 0 ? -dx : 0, c1 = dx > 0 ? w - dx : w; /* columns with a source column */
+    if (c0 == 0 && c1 == w) return;
+    for (int y = y0; y < y1; y++) {
+        float *r = dst + (size_t)y * w;
+        for (int x = 0; x < c0; x++) r[x] = 0.0f;
+        for (int x = c1; x < w; x++) r[x] = 0.0f;
+    }
+}
+
 /* col [k, nb*ohw] (row (c,ky,kx), column (n,oy,ox)) from samples [n0, n0+nb). Plane by
  * plane, so each input plane stays in L1 for its kh*kw rows. */
 static void im2col(float *col, const float *in, const lv_conv2d_shape *s, const conv_plan *p,
                    int n0, int nb) {
     const size_t ld = (size_t)nb * p->ohw;
+    const int same = s->stride == 1 && p->oh == s->h && p->ow == s->w;
     for (int n = 0; n < nb; n++)
         for (int c = 0; c < s->c; c++) {
             const float *plane = in + ((size_t)(n0 + n) * s->c + c) * p->hw;
             for (int ky = 0; ky < s->kh; ky++)
                 for (int kx = 0; kx < s->kw; kx++) {
                     float *dst = col + ((size_t)(c * s->kh + ky) * s->kw + kx) * ld + (size_t)n * p->ohw;
+                    if (same) {
+                        shift_plane(dst, plane, s->h, s->w, ky - s->pad, kx - s->pad);
+                        continue;
+                    }
                     int lo, hi, off = kx - s->pad; /* input column = ox*stride + off */
                     valid_range(kx, s->pad, s->stride, s->w, p->ow, &lo, &hi);
                     for (int oy = 0; oy < p->oh; oy++, dst += p->ow) {
