@@ -18,6 +18,7 @@
 #include "core/rng.h"
 #include "data/loader.h"
 #include "data/phantom.h"
+#include "tools/args.h"
 #include "tools/bench.h"
 
 typedef struct data_opts {
@@ -56,28 +57,6 @@ static void usage(FILE *out) {
             "  --json           print one JSON object instead of the text summary\n");
 }
 
-static lv_status parse_int(const char *opt, const char *val, int lo, int hi, int *out) {
-    if (!val) return lv_errorf(LV_ERR_USAGE, "%s needs a value (see liver-vlm bench data --help)", opt);
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(val, &end, 10);
-    if (errno || end == val || *end != '\0' || v < lo || v > hi)
-        return lv_errorf(LV_ERR_USAGE, "%s: expected an integer in %d..%d, got '%s'", opt, lo, hi, val);
-    *out = (int)v;
-    return LV_OK;
-}
-
-static lv_status parse_num(const char *opt, const char *val, double lo, double hi, double *out) {
-    if (!val) return lv_errorf(LV_ERR_USAGE, "%s needs a value (see liver-vlm bench data --help)", opt);
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(val, &end);
-    if (errno || end == val || *end != '\0' || !(v >= lo && v <= hi))
-        return lv_errorf(LV_ERR_USAGE, "%s: expected a number in %g..%g, got '%s'", opt, lo, hi, val);
-    *out = v;
-    return LV_OK;
-}
-
 static lv_status parse_opts(int argc, char **argv, data_opts *o, int *help) {
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -89,28 +68,28 @@ static lv_status parse_opts(int argc, char **argv, data_opts *o, int *help) {
         } else if (!strcmp(a, "--augment")) {
             o->augment = 1;
         } else if (!strcmp(a, "--size")) {
-            LV_TRY(parse_int(a, v, 16, 1024, &o->size));
+            LV_TRY(lv_arg_int(a, v, 16, 1024, &o->size));
             i++;
         } else if (!strcmp(a, "--batch")) {
-            LV_TRY(parse_int(a, v, 1, 4096, &o->batch));
+            LV_TRY(lv_arg_int(a, v, 1, 4096, &o->batch));
             i++;
         } else if (!strcmp(a, "--phases")) {
-            LV_TRY(parse_int(a, v, 1, LV_MAX_PHASES, &o->phases));
+            LV_TRY(lv_arg_int(a, v, 1, LV_MAX_PHASES, &o->phases));
             i++;
         } else if (!strcmp(a, "--samples")) {
-            LV_TRY(parse_int(a, v, 5, 1000000, &o->samples));
+            LV_TRY(lv_arg_int(a, v, 5, 1000000, &o->samples));
             i++;
         } else if (!strcmp(a, "--threads")) {
-            LV_TRY(parse_int(a, v, 0, 1024, &o->threads));
+            LV_TRY(lv_arg_int(a, v, 0, 1024, &o->threads));
             i++;
         } else if (!strcmp(a, "--prefetch")) {
-            LV_TRY(parse_int(a, v, 1, 256, &o->prefetch));
+            LV_TRY(lv_arg_int(a, v, 1, 256, &o->prefetch));
             i++;
         } else if (!strcmp(a, "--seconds")) {
-            LV_TRY(parse_num(a, v, 0.1, 3600, &o->seconds));
+            LV_TRY(lv_arg_num(a, v, 0.1, 3600, &o->seconds));
             i++;
         } else if (!strcmp(a, "--consumer-ms")) {
-            LV_TRY(parse_num(a, v, 0, 60000, &o->consumer_ms));
+            LV_TRY(lv_arg_num(a, v, 0, 60000, &o->consumer_ms));
             i++;
         } else {
             return lv_errorf(LV_ERR_USAGE, "bench data: unknown option '%s' (see liver-vlm bench data --help)", a);

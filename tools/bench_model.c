@@ -17,6 +17,7 @@
 #include "data/phantom.h"
 #include "data/preprocess.h"
 #include "encoders/liver_vlm.h"
+#include "tools/args.h"
 #include "tools/bench.h"
 #include "train/optim.h"
 
@@ -80,17 +81,6 @@ static void usage(FILE *out, int train) {
             train ? 32 : 128, LV_MAX_PHASES, MODEL_MAX_STEPS, MODEL_TARGET_S);
 }
 
-static lv_status parse_int(const char *opt, const char *val, int lo, int hi, int *out) {
-    if (!val) return lv_errorf(LV_ERR_USAGE, "%s needs a value (see liver-vlm bench --help)", opt);
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(val, &end, 10);
-    if (errno || end == val || *end != '\0' || v < lo || v > hi)
-        return lv_errorf(LV_ERR_USAGE, "%s: expected an integer in %d..%d, got '%s'", opt, lo, hi, val);
-    *out = (int)v;
-    return LV_OK;
-}
-
 static lv_status parse_opts(int argc, char **argv, model_opts *o, int *help) {
     const char *name = o->train ? "train" : "eval";
     for (int i = 2; i < argc; i++) {
@@ -110,19 +100,19 @@ static lv_status parse_opts(int argc, char **argv, model_opts *o, int *help) {
             else return lv_errorf(LV_ERR_USAGE, "--head: expected vlm or linear, got '%s'", v ? v : "(nothing)");
             i++;
         } else if (!strcmp(a, "--size")) {
-            LV_TRY(parse_int(a, v, 16, 1024, &o->size));
+            LV_TRY(lv_arg_int(a, v, 16, 1024, &o->size));
             i++;
         } else if (!strcmp(a, "--batch")) {
-            LV_TRY(parse_int(a, v, 1, 4096, &o->batch));
+            LV_TRY(lv_arg_int(a, v, 1, 4096, &o->batch));
             i++;
         } else if (!strcmp(a, "--phases")) {
-            LV_TRY(parse_int(a, v, 1, LV_MAX_PHASES, &o->phases));
+            LV_TRY(lv_arg_int(a, v, 1, LV_MAX_PHASES, &o->phases));
             i++;
         } else if (!strcmp(a, "--steps")) {
-            LV_TRY(parse_int(a, v, 0, MODEL_MAX_STEPS, &o->steps));
+            LV_TRY(lv_arg_int(a, v, 0, MODEL_MAX_STEPS, &o->steps));
             i++;
         } else if (!strcmp(a, "--warmup")) {
-            LV_TRY(parse_int(a, v, 0, 100, &o->warmup));
+            LV_TRY(lv_arg_int(a, v, 0, 100, &o->warmup));
             i++;
         } else {
             return lv_errorf(LV_ERR_USAGE, "bench %s: unknown option '%s' (see liver-vlm bench %s --help)", name, a,

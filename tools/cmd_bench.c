@@ -12,6 +12,7 @@
 #include "core/backend.h"
 #include "core/rng.h"
 #include "tools/bench.h"
+#include "tools/args.h"
 #include "tools/commands.h"
 
 #define BENCH_MAX_SHAPES 24
@@ -48,17 +49,6 @@ static void bench_usage(FILE *out) {
             "eval:  whole-model evaluation, images/s (see liver-vlm bench eval --help)\n");
 }
 
-static lv_status parse_int(const char *opt, const char *val, int lo, int hi, int *out) {
-    if (!val) return lv_errorf(LV_ERR_USAGE, "%s needs a value (see liver-vlm bench --help)", opt);
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(val, &end, 10);
-    if (errno || end == val || *end != '\0' || v < lo || v > hi)
-        return lv_errorf(LV_ERR_USAGE, "%s: expected an integer in %d..%d, got '%s'", opt, lo, hi, val);
-    *out = (int)v;
-    return LV_OK;
-}
-
 static lv_status parse_opts(int argc, char **argv, bench_opts *o, int *help) {
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -72,13 +62,13 @@ static lv_status parse_opts(int argc, char **argv, bench_opts *o, int *help) {
             o->device = v;
             i++;
         } else if (!strcmp(a, "--size")) {
-            LV_TRY(parse_int(a, v, 16, 1024, &o->size));
+            LV_TRY(lv_arg_int(a, v, 16, 1024, &o->size));
             i++;
         } else if (!strcmp(a, "--batch")) {
-            LV_TRY(parse_int(a, v, 1, 4096, &o->batch));
+            LV_TRY(lv_arg_int(a, v, 1, 4096, &o->batch));
             i++;
         } else if (!strcmp(a, "--reps")) {
-            LV_TRY(parse_int(a, v, 1, 10000, &o->reps));
+            LV_TRY(lv_arg_int(a, v, 1, 10000, &o->reps));
             i++;
         } else {
             return lv_errorf(LV_ERR_USAGE, "bench ops: unknown option '%s' (see liver-vlm bench --help)", a);

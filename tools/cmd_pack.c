@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "data/pack.h"
+#include "tools/args.h"
 #include "tools/commands.h"
 
 static void pack_usage(FILE *f) {
@@ -40,17 +41,6 @@ static lv_status need(const char *opt, const char *val) {
     return LV_OK;
 }
 
-static lv_status parse_int(const char *opt, const char *val, long lo, long hi, int *out) {
-    LV_TRY(need(opt, val));
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(val, &end, 10);
-    if (errno || end == val || *end != '\0' || v < lo || v > hi)
-        return lv_errorf(LV_ERR_USAGE, "%s: expected an integer in %ld..%ld, got '%s'", opt, lo, hi, val);
-    *out = (int)v;
-    return LV_OK;
-}
-
 static lv_status parse_opts(int argc, char **argv, lv_pack_opts *o, const char **manifest, const char **out,
                             int *help) {
     for (int i = 1; i < argc; i++) {
@@ -71,11 +61,11 @@ static lv_status parse_opts(int argc, char **argv, lv_pack_opts *o, const char *
             LV_TRY(need(a, v));
             *out = v;
         } else if (!strcmp(a, "--size")) {
-            LV_TRY(parse_int(a, v, 1, 4096, &o->roi_size));
+            LV_TRY(lv_arg_int(a, v, 1, 4096, &o->roi_size));
         } else if (!strcmp(a, "--slices")) {
-            LV_TRY(parse_int(a, v, 1, 256, &o->slices));
+            LV_TRY(lv_arg_int(a, v, 1, 256, &o->slices));
         } else if (!strcmp(a, "--gzip")) {
-            LV_TRY(parse_int(a, v, 0, 9, &o->gzip_level));
+            LV_TRY(lv_arg_int(a, v, 0, 9, &o->gzip_level));
         } else if (!strcmp(a, "--phases")) {
             LV_TRY(need(a, v));
             o->phases = v;

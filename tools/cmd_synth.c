@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "data/h5_dataset.h"
 #include "data/phantom.h"
+#include "tools/args.h"
 #include "tools/commands.h"
 
 typedef struct synth_opts {
@@ -48,17 +49,6 @@ static void synth_usage(FILE *f) {
 
 static lv_status need(const char *opt, const char *val) {
     if (!val) return lv_errorf(LV_ERR_USAGE, "%s needs a value (see liver-vlm synth --help)", opt);
-    return LV_OK;
-}
-
-static lv_status parse_int(const char *opt, const char *val, long lo, long hi, int *out) {
-    LV_TRY(need(opt, val));
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(val, &end, 10);
-    if (errno || end == val || *end != '\0' || v < lo || v > hi)
-        return lv_errorf(LV_ERR_USAGE, "%s: expected an integer in %ld..%ld, got '%s'", opt, lo, hi, val);
-    *out = (int)v;
     return LV_OK;
 }
 
@@ -100,9 +90,9 @@ static lv_status parse_opts(int argc, char **argv, synth_opts *o, int *help) {
             LV_TRY(need(a, v));
             o->preview = v;
         } else if (!strcmp(a, "--per-class")) {
-            LV_TRY(parse_int(a, v, 1, 1000000, &o->ph.per_class));
+            LV_TRY(lv_arg_int(a, v, 1, 1000000, &o->ph.per_class));
         } else if (!strcmp(a, "--size")) {
-            LV_TRY(parse_int(a, v, 16, 1024, &o->ph.size));
+            LV_TRY(lv_arg_int(a, v, 16, 1024, &o->ph.size));
         } else if (!strcmp(a, "--phases")) {
             LV_TRY(need(a, v));
             lv_status s = lv_phantom_set_phases(&o->ph, v);
@@ -114,13 +104,13 @@ static lv_status parse_opts(int argc, char **argv, synth_opts *o, int *help) {
         } else if (!strcmp(a, "--noise")) {
             LV_TRY(parse_float(a, v, 0.0, 200.0, &o->ph.noise_hu));
         } else if (!strcmp(a, "--slices")) {
-            LV_TRY(parse_int(a, v, 1, 32, &o->ph.slices_per_lesion));
+            LV_TRY(lv_arg_int(a, v, 1, 32, &o->ph.slices_per_lesion));
         } else if (!strcmp(a, "--lesions-per-patient")) {
-            LV_TRY(parse_int(a, v, 1, 3, &o->ph.lesions_per_patient));
+            LV_TRY(lv_arg_int(a, v, 1, 3, &o->ph.lesions_per_patient));
         } else if (!strcmp(a, "--gzip")) {
-            LV_TRY(parse_int(a, v, 0, 9, &o->gzip));
+            LV_TRY(lv_arg_int(a, v, 0, 9, &o->gzip));
         } else if (!strcmp(a, "--preview-scale")) {
-            LV_TRY(parse_int(a, v, 1, 8, &o->preview_scale));
+            LV_TRY(lv_arg_int(a, v, 1, 8, &o->preview_scale));
         } else {
             return lv_errorf(LV_ERR_USAGE, "unknown option '%s' (see liver-vlm synth --help)", a);
         }
