@@ -4,20 +4,7 @@
 set -u
 bin="$1"
 fails=0
-check() { # check <what> <expected rc> <regex on stdout+stderr> <command...>
-    local what="$1" want="$2" re="$3"
-    shift 3
-    local out rc
-    out="$("$@" 2>&1)"
-    rc=$?
-    if [ "$rc" -ne "$want" ] || ! grep -Eq -- "$re" <<<"$out"; then
-        echo "FAIL: $what: rc=$rc (want $want), output:"
-        echo "$out" | head -20
-        fails=$((fails + 1))
-    else
-        echo "ok: $what"
-    fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/clicheck.sh"
 check "no arguments is usage" 2 "usage: liver-vlm" "$bin"
 check "--help" 0 "commands:" "$bin" --help
 check "unknown command" 2 "unknown command 'frobnicate'" "$bin" frobnicate

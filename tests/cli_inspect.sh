@@ -6,20 +6,7 @@ set -u
 bin="$1"
 fix="$2"
 fails=0
-check() { # check <what> <expected rc> <regex on stdout+stderr> <command...>
-    local what="$1" want="$2" re="$3"
-    shift 3
-    local out rc
-    out="$("$@" 2>&1)"
-    rc=$?
-    if [ "$rc" -ne "$want" ] || ! grep -Eq -- "$re" <<<"$out"; then
-        echo "FAIL: $what: rc=$rc (want $want, /$re/), output:"
-        echo "$out" | head -20
-        fails=$((fails + 1))
-    else
-        echo "ok: $what"
-    fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/clicheck.sh"
 if ! "$bin" info | grep -q "hdf5=on"; then
     check "without HDF5 inspect explains itself" 1 "built without HDF5" "$bin" inspect "$fix/h5_good_a.h5"
     echo "SKIP: built without HDF5"

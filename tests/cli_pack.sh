@@ -9,20 +9,7 @@ fix="$2/pack"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 fails=0
-check() { # check <what> <expected rc> <regex on stdout+stderr> <command...>
-    local what="$1" want="$2" re="$3"
-    shift 3
-    local out rc
-    out="$("$@" 2>&1)"
-    rc=$?
-    if [ "$rc" -ne "$want" ] || ! grep -Eq -- "$re" <<<"$out"; then
-        echo "FAIL: $what: rc=$rc (want $want), output:"
-        echo "$out" | head -20
-        fails=$((fails + 1))
-    else
-        echo "ok: $what"
-    fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/clicheck.sh"
 check "--help" 0 "--manifest M.csv" "$bin" pack --help
 check "missing --out" 2 "--out is required" "$bin" pack --manifest "$fix/manifest.csv"
 check "missing --manifest" 2 "--manifest is required" "$bin" pack --out "$tmp/x.h5"

@@ -7,20 +7,7 @@ bin="$1"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 fails=0
-check() { # check <what> <expected rc> <regex on stdout+stderr> <command...>
-    local what="$1" want="$2" re="$3"
-    shift 3
-    local out rc
-    out="$("$@" 2>&1)"
-    rc=$?
-    if [ "$rc" -ne "$want" ] || ! grep -Eq -- "$re" <<<"$out"; then
-        echo "FAIL: $what: rc=$rc (want $want), output:"
-        echo "$out" | head -20
-        fails=$((fails + 1))
-    else
-        echo "ok: $what"
-    fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/clicheck.sh"
 check "--help" 0 "--per-class" "$bin" synth --help
 check "neither --out nor --preview" 2 "--out is required" "$bin" synth
 check "unknown option" 2 "unknown option '--bogus'" "$bin" synth --out "$tmp/x.h5" --bogus

@@ -9,20 +9,7 @@ bin="$1"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 fails=0
-check() { # check <what> <expected rc> <regex on stdout+stderr> <command...>
-    local what="$1" want="$2" re="$3"
-    shift 3
-    local out rc
-    out="$("$@" 2>&1)"
-    rc=$?
-    if [ "$rc" -ne "$want" ] || ! grep -Eq -- "$re" <<<"$out"; then
-        echo "FAIL: $what: rc=$rc (want $want), output:"
-        echo "$out" | tail -20
-        fails=$((fails + 1))
-    else
-        echo "ok: $what"
-    fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/clicheck.sh"
 small=(--batch 8 --dim 32 --threads 2 --log-every 1)
 
 check "--help" 0 "--warmup-epochs" "$bin" train --help
