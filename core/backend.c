@@ -21,6 +21,19 @@ void lv_backend_destroy(lv_backend *be) {
     if (be) be->destroy(be);
 }
 
+lv_status lv_backend_set_precision(lv_backend *be, const char *precision) {
+    if (precision && strcmp(precision, "fp32") == 0) {
+        be->tf32 = 0;
+        return LV_OK;
+    }
+    if (precision && strcmp(precision, "tf32") == 0) {
+        be->tf32 = be->kind == LV_DEVICE_CUDA;
+        return LV_OK;
+    }
+    return lv_errorf(LV_ERR_USAGE, "--precision: expected fp32 or tf32, got '%s'",
+                     precision ? precision : "(none)");
+}
+
 void lv_backend_fail(lv_backend *be, lv_status code, const char *fmt, ...) {
     if (be->error != LV_OK) return;
     va_list ap;

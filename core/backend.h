@@ -40,11 +40,17 @@ struct lv_backend {
     lv_status error;
     char error_msg[512];
     int threads; /* CPU threads for math libraries; informational on CUDA */
+    /* 1: convolutions and GEMMs may use TF32 tensor cores (--precision tf32, the default on
+     * CUDA devices of compute capability 8.0 and up). The CPU always computes in fp32. */
+    int tf32;
 };
 
 /* device: "auto" (CUDA only if built with it and a device exists), "cpu" or "cuda". */
 lv_status lv_backend_create(lv_backend **out, const char *device);
 void lv_backend_destroy(lv_backend *be);
+/* --precision: "fp32" (tf32 = 0) or "tf32" (tf32 = 1 on CUDA; accepted on the CPU, which
+ * computes in fp32 regardless). LV_ERR_USAGE for anything else (bf16 comes later). */
+lv_status lv_backend_set_precision(lv_backend *be, const char *precision);
 
 /* Records the first asynchronous error (later ones are dropped: the first is the cause). */
 void lv_backend_fail(lv_backend *be, lv_status code, const char *fmt, ...)

@@ -53,6 +53,32 @@ typedef struct lv_ops {
                                  const float *save_mean, const float *save_invstd,
                                  const lv_bn_shape *s);
 
+    /* Synchronized batch norm (--sync-bn): the same normalisation with statistics summed
+     * over every rank. The caller all-reduces (sums) each `acc` between the halves; count
+     * is the global number of values per channel (sum over ranks of n*hw).
+     * sync_stats: acc [c] = sum of x per channel (center NULL) or of (x - center[c])^2,
+     *   overwritten; two passes, as the local op, so the variance does not cancel.
+     * sync_forward: mean (given in save_mean, already global) and var = acc_sq / count
+     *   give save_invstd and the output; running stats as batchnorm2d_forward (unbiased
+     *   variance acc_sq / (count - 1)).
+     * sync_backward_stats: acc [2c] = {sum dout, sum dout * xhat} per channel, overwritten.
+     * sync_backward: din += gamma * invstd * (dout - acc[c]/count - xhat * acc[c+C]/count)
+     *   with the global acc; dgamma/dbeta += this rank's own sums (the gradient all-reduce
+     *   averages them like every other parameter). */
+    void (*batchnorm2d_sync_stats)(lv_backend *be, float *acc, const float *in, const float *center,
+                                   const lv_bn_shape *s);
+    void (*batchnorm2d_sync_forward)(lv_backend *be, float *out, const float *save_mean,
+                                     float *save_invstd, float *running_mean, float *running_var,
+                                     const float *in, const float *gamma, const float *beta,
+                                     const float *acc_sq, double count, const lv_bn_shape *s);
+    void (*batchnorm2d_sync_backward_stats)(lv_backend *be, float *acc, const float *dout,
+                                            const float *in, const float *save_mean,
+                                            const float *save_invstd, const lv_bn_shape *s);
+    void (*batchnorm2d_sync_backward)(lv_backend *be, float *din, float *dgamma, float *dbeta,
+                                      const float *dout, const float *in, const float *gamma,
+                                      const float *save_mean, const float *save_invstd,
+                                      const float *acc, double count, const lv_bn_shape *s);
+
     /* relu over n elements; backward reads the forward output (works in place). */
     void (*relu_forward)(lv_backend *be, float *out, const float *in, size_t n);
     void (*relu_backward)(lv_backend *be, float *din, const float *dout, const float *out, size_t n);
@@ -169,6 +195,10 @@ void lv_op_missing(lv_backend *be, const char *op);
 #define lv_conv2d_backward(be, ...) LV_DISPATCH(be, conv2d_backward, __VA_ARGS__)
 #define lv_batchnorm2d_forward(be, ...) LV_DISPATCH(be, batchnorm2d_forward, __VA_ARGS__)
 #define lv_batchnorm2d_backward(be, ...) LV_DISPATCH(be, batchnorm2d_backward, __VA_ARGS__)
+#define lv_batchnorm2d_sync_stats(be, ...) LV_DISPATCH(be, batchnorm2d_sync_stats, __VA_ARGS__)
+#define lv_batchnorm2d_sync_forward(be, ...) LV_DISPATCH(be, batchnorm2d_sync_forward, __VA_ARGS__)
+#define lv_batchnorm2d_sync_backward_stats(be, ...) LV_DISPATCH(be, batchnorm2d_sync_backward_stats, __VA_ARGS__)
+#define lv_batchnorm2d_sync_backward(be, ...) LV_DISPATCH(be, batchnorm2d_sync_backward, __VA_ARGS__)
 #define lv_relu_forward(be, ...) LV_DISPATCH(be, relu_forward, __VA_ARGS__)
 #define lv_relu_backward(be, ...) LV_DISPATCH(be, relu_backward, __VA_ARGS__)
 #define lv_maxpool2d_forward(be, ...) LV_DISPATCH(be, maxpool2d_forward, __VA_ARGS__)

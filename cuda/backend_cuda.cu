@@ -1,22 +1,16 @@
 /* The CUDA backend: one device, one stream, cuBLAS and cuDNN handles bound to that stream,
- * stream-ordered zeroed memory, copies and the sticky-error sync. Ops live in their own
- * cuda/<op>.cu files; no kernels here. Everything the C side calls is extern "C". */
+ * stream-ordered zeroed memory, copies, the shared workspace and the sticky-error sync.
+ * Ops live in their own cuda/<op>.cu files (declared in cuda_ops.h); no kernels here. Everything the C side calls is extern "C". */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda/cuda_check.h"
+#include "cuda/cuda_backend.h"
 
-typedef struct cuda_ctx {
-    int device;
-    int pooled; /* cudaMallocAsync/cudaFreeAsync available (memory pools supported) */
-    cudaStream_t stream;
-    cublasHandle_t cublas;
-    cudnnHandle_t cudnn;
-} cuda_ctx;
+typedef lv_cuda_ctx cuda_ctx;
 
-static cuda_ctx *ctx_of(lv_backend *be) { return (cuda_ctx *)be->ctx; }
+static cuda_ctx *ctx_of(lv_backend *be) { return lv_cuda_ctx_of(be); }
 
 static int read_sync_env(void) {
     const char *v = getenv("LIVER_VLM_CUDA_SYNC");
@@ -124,6 +118,11 @@ static lv_status cuda_sync(lv_backend *be) {
 static void cuda_release(cuda_ctx *c) {
     (void)cudaSetDevice(c->device);
     if (c->stream) (void)cudaStreamSynchronize(c->stream);
+    lv_cuda_conv_cache_free(c);
+    c->conv = NULL;
+    if (c->workspace) (void)cudaFree(c->workspace);
+    c->workspace = NULL;
+    c->workspace_bytes = 0;
     if (c->cudnn) (void)cudnnDestroy(c->cudnn);
     if (c->cublas) (void)cublasDestroy(c->cublas);
     if (c->stream) (void)cudaStreamDestroy(c->stream);
@@ -143,6 +142,9 @@ static void cuda_destroy(lv_backend *be) {
 static lv_status cuda_setup(cuda_ctx *c, int device) {
     c->device = device;
     LV_CUDA_CHECK(cudaSetDevice(device));
+    LV_CUDA_CHECK(cudaDeviceGetAttribute(&c->cc_major, cudaDevAttrComputeCapabilityMajor, device));
+    LV_CUDA_CHECK(cudaDeviceGetAttribute(&c->cc_minor, cudaDevAttrComputeCapabilityMinor, device));
+    LV_CUDA_CHECK(cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, device));
     int pools = 0;
     LV_CUDA_CHECK(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device));
     if (pools) {
@@ -162,6 +164,81 @@ static lv_status cuda_setup(cuda_ctx *c, int device) {
     LV_CUDNN_CHECK(cudnnCreate(&c->cudnn));
     LV_CUDNN_CHECK(cudnnSetStream(c->cudnn, c->stream));
     return LV_OK;
+}
+
+static void fill_ops(lv_ops *o) {
+    o->conv2d_forward = lv_cuda_conv2d_forward;
+    o->conv2d_backward = lv_cuda_conv2d_backward;
+    o->batchnorm2d_forward = lv_cuda_batchnorm2d_forward;
+    o->batchnorm2d_backward = lv_cuda_batchnorm2d_backward;
+    o->batchnorm2d_sync_stats = lv_cuda_batchnorm2d_sync_stats;
+    o->batchnorm2d_sync_forward = lv_cuda_batchnorm2d_sync_forward;
+    o->batchnorm2d_sync_backward_stats = lv_cuda_batchnorm2d_sync_backward_stats;
+    o->batchnorm2d_sync_backward = lv_cuda_batchnorm2d_sync_backward;
+    o->relu_forward = lv_cuda_relu_forward;
+    o->relu_backward = lv_cuda_relu_backward;
+    o->maxpool2d_forward = lv_cuda_maxpool2d_forward;
+    o->maxpool2d_backward = lv_cuda_maxpool2d_backward;
+    o->avgpool_forward = lv_cuda_avgpool_forward;
+    o->avgpool_backward = lv_cuda_avgpool_backward;
+    o->linear_forward = lv_cuda_linear_forward;
+    o->linear_backward = lv_cuda_linear_backward;
+    o->residual_add_forward = lv_cuda_residual_add_forward;
+    o->residual_add_backward = lv_cuda_residual_add_backward;
+    o->layernorm_forward = lv_cuda_layernorm_forward;
+    o->layernorm_backward = lv_cuda_layernorm_backward;
+    o->gelu_forward = lv_cuda_gelu_forward;
+    o->gelu_backward = lv_cuda_gelu_backward;
+    o->softmax_forward = lv_cuda_softmax_forward;
+    o->softmax_backward = lv_cuda_softmax_backward;
+    o->attention_forward = lv_cuda_attention_forward;
+    o->attention_backward = lv_cuda_attention_backward;
+    o->embedding_forward = lv_cuda_embedding_forward;
+    o->embedding_backward = lv_cuda_embedding_backward;
+    o->masked_mean_pool_forward = lv_cuda_masked_mean_pool_forward;
+    o->masked_mean_pool_backward = lv_cuda_masked_mean_pool_backward;
+    o->l2norm_forward = lv_cuda_l2norm_forward;
+    o->l2norm_backward = lv_cuda_l2norm_backward;
+    o->cosine_ce = lv_cuda_cosine_ce;
+    o->cross_entropy = lv_cuda_cross_entropy;
+    o->clip_loss = lv_cuda_clip_loss;
+    o->adamw_update = lv_cuda_adamw_update;
+    o->sgd_update = lv_cuda_sgd_update;
+    o->grad_sumsq = lv_cuda_grad_sumsq;
+    o->scale = lv_cuda_scale;
+}
+
+/* The workspace lives outside the stream-ordered pool on purpose: cudaFree waits for the
+ * device, so growing it can never pull memory from under a queued kernel. Growth happens
+ * a handful of times per run (the largest layer sets the size on the first step). */
+extern "C" void *lv_cuda_workspace(lv_backend *be, size_t bytes) {
+    cuda_ctx *c = ctx_of(be);
+    if (bytes <= c->workspace_bytes && c->workspace) return c->workspace;
+    size_t want = bytes + bytes / 4 + 256;
+    if (c->workspace) {
+        if (LV_CUDA_FAILED(be, cudaStreamSynchronize(c->stream))) return NULL;
+        (void)cudaFree(c->workspace);
+        c->workspace = NULL;
+        c->workspace_bytes = 0;
+    }
+    if (LV_CUDA_FAILED(be, cudaMalloc(&c->workspace, want))) {
+        c->workspace = NULL;
+        return NULL;
+    }
+    c->workspace_bytes = want;
+    return c->workspace;
+}
+
+extern "C" cublasHandle_t lv_cuda_cublas(lv_backend *be) {
+    cuda_ctx *c = ctx_of(be);
+    cublasMath_t mode = be->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
+    if (cublasSetMathMode(c->cublas, mode) != CUBLAS_STATUS_SUCCESS)
+        lv_backend_fail(be, LV_ERR_RUNTIME, "cublasSetMathMode failed");
+    return c->cublas;
+}
+
+extern "C" cudnnMathType_t lv_cuda_cudnn_math(lv_backend *be) {
+    return be->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH; /* as PyTorch: FMA forbids TF32 */
 }
 
 extern "C" int lv_cuda_device_count(void) {
@@ -211,8 +288,9 @@ extern "C" lv_status lv_cuda_backend_create(lv_backend **out, int device_index) 
     be->copy_d2d = cuda_copy_d2d;
     be->sync = cuda_sync;
     be->destroy = cuda_destroy;
-    /* be->ops stays all NULL until the kernels land: the dispatchers turn a missing op
-     * into a sticky "not implemented" error that sync returns. */
+    /* TF32 tensor cores by default where they exist (Ampere and later), as --precision says. */
+    be->tf32 = c->cc_major >= 8;
+    fill_ops(&be->ops);
     *out = be;
     return LV_OK;
 }

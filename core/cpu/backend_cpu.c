@@ -62,6 +62,10 @@ static void cpu_fill_ops(lv_backend *be) {
     o->conv2d_backward = lv_cpu_conv2d_backward;
     o->batchnorm2d_forward = lv_cpu_batchnorm2d_forward;
     o->batchnorm2d_backward = lv_cpu_batchnorm2d_backward;
+    o->batchnorm2d_sync_stats = lv_cpu_batchnorm2d_sync_stats;
+    o->batchnorm2d_sync_forward = lv_cpu_batchnorm2d_sync_forward;
+    o->batchnorm2d_sync_backward_stats = lv_cpu_batchnorm2d_sync_backward_stats;
+    o->batchnorm2d_sync_backward = lv_cpu_batchnorm2d_sync_backward;
     o->relu_forward = lv_cpu_relu_forward;
     o->relu_backward = lv_cpu_relu_backward;
     o->maxpool2d_forward = lv_cpu_maxpool2d_forward;

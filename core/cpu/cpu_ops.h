@@ -14,6 +14,12 @@ void lv_cpu_conv2d_backward(lv_backend *be, float *din, float *dw, float *dbias,
 void lv_cpu_batchnorm2d_forward(lv_backend *be, float *out, float *save_mean, float *save_invstd, float *running_mean, float *running_var, const float *in, const float *gamma, const float *beta, const lv_bn_shape *s, int training);
 void lv_cpu_batchnorm2d_backward(lv_backend *be, float *din, float *dgamma, float *dbeta, const float *dout, const float *in, const float *gamma, const float *save_mean, const float *save_invstd, const lv_bn_shape *s);
 
+/* batchnorm2d_sync.c */
+void lv_cpu_batchnorm2d_sync_stats(lv_backend *be, float *acc, const float *in, const float *center, const lv_bn_shape *s);
+void lv_cpu_batchnorm2d_sync_forward(lv_backend *be, float *out, const float *save_mean, float *save_invstd, float *running_mean, float *running_var, const float *in, const float *gamma, const float *beta, const float *acc_sq, double count, const lv_bn_shape *s);
+void lv_cpu_batchnorm2d_sync_backward_stats(lv_backend *be, float *acc, const float *dout, const float *in, const float *save_mean, const float *save_invstd, const lv_bn_shape *s);
+void lv_cpu_batchnorm2d_sync_backward(lv_backend *be, float *din, float *dgamma, float *dbeta, const float *dout, const float *in, const float *gamma, const float *save_mean, const float *save_invstd, const float *acc, double count, const lv_bn_shape *s);
+
 /* relu.c */
 void lv_cpu_relu_forward(lv_backend *be, float *out, const float *in, size_t n);
 void lv_cpu_relu_backward(lv_backend *be, float *din, const float *dout, const float *out, size_t n);
