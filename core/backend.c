@@ -6,15 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-lv_status lv_backend_create(lv_backend **out, const char *device) {
+lv_status lv_backend_create_rank(lv_backend **out, const char *device, int local_rank) {
     *out = NULL;
+    int gpus = lv_cuda_device_count();
+    int index = gpus > 0 && local_rank > 0 ? local_rank % gpus : 0;
     if (!device || strcmp(device, "auto") == 0) {
-        if (lv_cuda_device_count() > 0) return lv_cuda_backend_create(out, 0);
+        if (gpus > 0) return lv_cuda_backend_create(out, index);
         return lv_cpu_backend_create(out, 0);
     }
     if (strcmp(device, "cpu") == 0) return lv_cpu_backend_create(out, 0);
-    if (strcmp(device, "cuda") == 0) return lv_cuda_backend_create(out, 0);
+    if (strcmp(device, "cuda") == 0) return lv_cuda_backend_create(out, index);
     return lv_errorf(LV_ERR_USAGE, "--device: expected auto, cpu or cuda, got '%s'", device);
+}
+
+lv_status lv_backend_create(lv_backend **out, const char *device) {
+    return lv_backend_create_rank(out, device, 0);
 }
 
 void lv_backend_destroy(lv_backend *be) {

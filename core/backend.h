@@ -47,6 +47,9 @@ struct lv_backend {
 
 /* device: "auto" (CUDA only if built with it and a device exists), "cpu" or "cuda". */
 lv_status lv_backend_create(lv_backend **out, const char *device);
+/* As lv_backend_create, for one rank of a data-parallel job: CUDA takes device
+ * local_rank % (devices visible), so ranks on one host spread over its GPUs. */
+lv_status lv_backend_create_rank(lv_backend **out, const char *device, int local_rank);
 void lv_backend_destroy(lv_backend *be);
 /* --precision: "fp32" (tf32 = 0) or "tf32" (tf32 = 1 on CUDA; accepted on the CPU, which
  * computes in fp32 regardless). LV_ERR_USAGE for anything else (bf16 comes later). */

@@ -1,7 +1,8 @@
 /* liver-vlm eval: loads a checkpoint, predicts a data file with the checkpoint's own
  * preprocessing, and writes predictions.csv, metrics.json, roc.svg, confusion.svg and
- * report.md into a fresh directory (docs/eval.md). Options, checks and file output only;
- * the prediction loop is train/evaluate.c and the numbers are train/metrics.c's. */
+ * report.md into a fresh directory (docs/eval.md). Under mpirun every rank predicts its
+ * share of the samples and rank 0 gathers them and writes everything. Options, checks and
+ * file output only; the prediction loop is train/evaluate.c, the numbers train/metrics.c's. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -17,12 +18,13 @@
 #include "data/split.h"
 #include "tools/commands.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
 #include "train/evaluate.h"
 #include "train/metrics.h"
 #include "train/report.h"
 
 typedef struct eval_opts {
-    const char *ckpt, *data, *out, *device, *split;
+    const char *ckpt, *data, *out, *device, *split, *precision;
     int batch, force;
 } eval_opts;
 
@@ -41,10 +43,16 @@ static void eval_usage(FILE *f) {
             "  --data F.h5       data file (liver-vlm-data/1)\n"
             "  --out DIR         output directory (refuses a non-empty one unless --force)\n"
             "  --device D        auto, cpu or cuda                                    [auto]\n"
+            "  --precision P     fp32 or tf32 (TF32 tensor cores on CUDA; the CPU is fp32)\n"
+            "                    [tf32 on CUDA devices that have it, else fp32]\n"
             "  --batch N         images per forward pass, 1..65536                    [128]\n"
             "  --split S         all, train, val or test; the last three select samples by the\n"
             "                    file's /split dataset (an error when the file has none)   [all]\n"
-            "  --force           write into a non-empty DIR, replacing the files above\n");
+            "  --force           write into a non-empty DIR, replacing the files above\n"
+            "\n"
+            "Under mpirun (mpirun -np N liver-vlm eval ...) each rank predicts every N-th sample\n"
+            "and rank 0 gathers the predictions and writes DIR; the files are the same as one\n"
+            "process writes.\n");
 }
 
 static lv_status need(const char *opt, const char *val) {
@@ -69,6 +77,11 @@ static lv_status parse_opts(int argc, char **argv, eval_opts *o, int *help) {
             if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda"))
                 return lv_errorf(LV_ERR_USAGE, "--device: expected auto, cpu or cuda, got '%s'", v);
             o->device = v;
+        } else if (!strcmp(a, "--precision")) {
+            LV_TRY(need(a, v));
+            if (strcmp(v, "fp32") && strcmp(v, "tf32"))
+                return lv_errorf(LV_ERR_USAGE, "--precision: expected fp32 or tf32, got '%s'", v);
+            o->precision = v;
         } else if (!strcmp(a, "--split")) {
             LV_TRY(need(a, v));
             if (strcmp(v, "all") && strcmp(v, "train") && strcmp(v, "val") && strcmp(v, "test"))
@@ -217,20 +230,40 @@ typedef struct eval_run {
     lv_ckpt_info info;
     int have_model;
     lv_dataset ds;
-    int64_t *idx;
-    float *probs;
+    int64_t *idx;   /* the --split selection (NULL: all) */
+    int64_t *mine;  /* this rank's share of it, positions rank, rank + world, ... */
+    float *probs;   /* rank 0: [n, C] in selection order; other ranks: their share */
+    float *gathered;
     int32_t *labels;
     lv_metrics met;
     int have_met;
 } eval_run;
 
-static lv_status run_eval(const eval_opts *o, eval_run *r) {
-    LV_TRY(lv_backend_create(&r->be, o->device));
+/* Rank 0: puts the gathered shares (rank r's k-th row is selection position r + k*world)
+ * back in selection order. Every rank sent a whole number of rows. */
+static lv_status unshard(const float *all, const size_t *counts, int world, int64_t n, int C, float *probs) {
+    size_t row = (size_t)C * sizeof(float), off = 0;
+    for (int r = 0; r < world; r++) {
+        int64_t k = (int64_t)(counts[r] / row), want = n > r ? (n - r + world - 1) / world : 0;
+        LV_CHECK(counts[r] % row == 0 && k == want, LV_ERR_RUNTIME,
+                 "eval: rank %d sent %zu bytes of predictions, expected %" PRId64 " rows", r, counts[r], want);
+        for (int64_t i = 0; i < k; i++)
+            memcpy(probs + (size_t)(r + i * world) * (size_t)C, all + off / sizeof(float) + (size_t)i * (size_t)C, row);
+        off += counts[r];
+    }
+    return LV_OK;
+}
+
+static lv_status run_eval(const eval_opts *o, lv_dist *d, eval_run *r) {
+    LV_TRY(lv_backend_create_rank(&r->be, o->device, d->local_rank));
+    if (o->precision) LV_TRY(lv_backend_set_precision(r->be, o->precision));
     LV_TRY(lv_ckpt_load(o->ckpt, r->be, 0, &r->m, &r->info));
     r->have_model = 1;
-    LV_INFO("eval: %s (%s head, %d classes, %d phases, input %d) on %s", o->ckpt,
+    char world[160] = "";
+    if (d->world > 1) lv_dist_describe(d, world, sizeof world);
+    LV_INFO("eval: %s (%s head, %d classes, %d phases, input %d) on %s%s%s%s", o->ckpt,
             r->m.cfg.head == LV_HEAD_VLM ? "vlm" : "linear", r->info.classes, r->info.phases, r->info.input_size,
-            r->be->name);
+            r->be->name, r->be->tf32 ? " (tf32)" : "", d->world > 1 ? ", " : "", world);
     LV_TRY(lv_h5_read(&r->ds, o->data, NULL));
     LV_TRY(lv_eval_check_data(&r->ds, r->info.class_names, r->info.classes, r->info.phase_names, r->info.phases));
     if (r->ds.h < r->info.input_size || r->ds.w < r->info.input_size)
@@ -239,12 +272,14 @@ static lv_status run_eval(const eval_opts *o, eval_run *r) {
     else if (r->ds.h != r->info.input_size || r->ds.w != r->info.input_size)
         LV_INFO("eval: %s holds %dx%d ROIs; the model takes %dx%d (centre crop, as in validation)", o->data,
                 r->ds.h, r->ds.w, r->info.input_size, r->info.input_size);
-    int64_t n = 0;
+    int64_t n = 0, nm = 0;
     LV_TRY(select_split(&r->ds, o->split, &r->idx, &n));
-    LV_TRY(prepare_out(o->out, o->force)); /* only now: bad inputs leave no empty DIR behind */
+    /* Only now, and only rank 0: bad inputs leave no empty DIR behind. */
+    if (d->rank == 0) LV_TRY(prepare_out(o->out, o->force));
+    LV_TRY(lv_eval_shard(r->idx, n, d->rank, d->world, &r->mine, &nm));
     int C = r->info.classes;
-    r->probs = malloc((size_t)n * (size_t)C * sizeof *r->probs);
-    r->labels = malloc((size_t)n * sizeof *r->labels);
+    r->probs = malloc(((size_t)(d->rank == 0 ? n : nm) + 1) * (size_t)C * sizeof *r->probs);
+    r->labels = malloc(((size_t)n + 1) * sizeof *r->labels);
     LV_CHECK(r->probs && r->labels, LV_ERR_RUNTIME, "eval: out of memory for %" PRId64 " samples", n);
     for (int64_t i = 0; i < n; i++) r->labels[i] = r->ds.labels[r->idx ? r->idx[i] : i];
     lv_eval_opts eo;
@@ -252,9 +287,20 @@ static lv_status run_eval(const eval_opts *o, eval_run *r) {
     eo.batch = o->batch;
     eo.input_size = r->info.input_size;
     eo.pre = r->info.pre;
-    eo.progress = 1;
+    eo.progress = d->rank == 0;
     double t0 = now_s();
-    LV_TRY(lv_eval_predict(&r->m, &r->ds, r->idx, r->idx ? n : 0, &eo, r->probs));
+    if (nm > 0) LV_TRY(lv_eval_predict(&r->m, &r->ds, r->mine, nm, &eo, r->probs));
+    if (d->world > 1) {
+        size_t *counts = calloc((size_t)d->world, sizeof *counts), bytes = 0;
+        LV_CHECK(counts, LV_ERR_RUNTIME, "eval: out of memory");
+        void *all = NULL;
+        lv_status s = lv_dist_gather(d, r->probs, (size_t)nm * (size_t)C * sizeof(float), &all, &bytes, counts);
+        r->gathered = all;
+        if (s == LV_OK && d->rank == 0) s = unshard(r->gathered, counts, d->world, n, C, r->probs);
+        free(counts);
+        LV_TRY(s);
+        if (d->rank != 0) return LV_OK;
+    }
     double dt = now_s() - t0;
     LV_INFO("eval: %" PRId64 " images in %.2f s (%.0f images/s)", n, dt, (double)n / (dt + 1e-9));
     LV_TRY(lv_metrics_compute(&r->met, r->probs, r->labels, n, C));
@@ -276,23 +322,33 @@ lv_status lv_cmd_eval(int argc, char **argv) {
     }
     if (!o.ckpt || !o.data || !o.out)
         return lv_errorf(LV_ERR_USAGE, "--ckpt, --data and --out are required (see liver-vlm eval --help)");
-    lv_log_init(0, 1);
-    /* A non-empty DIR is refused before the (slow) model and data loading. */
+    /* A non-empty DIR is refused before joining a job or the (slow) model and data loading. */
     struct stat sb;
     if (!o.force && stat(o.out, &sb) == 0) LV_TRY(prepare_out(o.out, 0));
+    lv_dist d;
+    memset(&d, 0, sizeof d);
+    LV_TRY(lv_dist_init(&d, &argc, &argv));
     eval_run r;
     memset(&r, 0, sizeof r);
     lv_dataset_init(&r.ds);
-    lv_status s = run_eval(&o, &r);
+    lv_status s = run_eval(&o, &d, &r);
+    if (s != LV_OK && d.world > 1) {
+        /* The other ranks may wait in the gather: say why, then end the whole job. */
+        fprintf(stderr, "liver-vlm eval (rank %d of %d): %s\n", d.rank, d.world, lv_error_message());
+        lv_dist_abort(&d, lv_status_exit_code(s));
+    }
     if (r.have_met) lv_metrics_free(&r.met);
     free(r.probs);
+    free(r.gathered);
     free(r.labels);
     free(r.idx);
+    free(r.mine);
     lv_dataset_free(&r.ds);
     if (r.have_model) {
         lv_vlm_free(&r.m);
         lv_ckpt_info_free(&r.info);
     }
     if (r.be) lv_backend_destroy(r.be);
+    lv_dist_finalize(&d);
     return s;
 }
