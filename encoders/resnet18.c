@@ -179,6 +179,7 @@ static void walk_acts(const lv_resnet18 *m, lv_resnet18_acts *a, arena_walk *w) 
         }
     }
     take_act(w, &a->features, b * LV_RESNET_FEATURES);
+    a->bn_acc = take_vals(w, 2 * (size_t)LV_RESNET_FEATURES); /* the widest BN has 512 channels */
     if (m->dim > 0) take_act(w, &a->emb, b * (size_t)m->dim);
 }
 
@@ -226,13 +227,34 @@ static lv_bn_shape bn_shape(int n, int c, int hw) {
     return s;
 }
 
+/* Synchronized BN forward (ops.h contract): the global mean from all-reduced sums, then the
+ * global sum of squared deviations from it (two passes, so the variance cannot cancel). */
+static void bn_sync_forward(const lv_resnet18_acts *a, const lv_bn_offsets *bn, const float *params,
+                            float *state, float *out, float *save, const float *in, const lv_bn_shape *bs) {
+    lv_backend *be = a->be;
+    const lv_bn_sync *sy = a->bn_sync;
+    double count = a->sync_batch * (double)bs->hw;
+    lv_batchnorm2d_sync_stats(be, save, in, NULL, bs);
+    sy->allreduce_sum(sy->ctx, be, save, bs->c);
+    lv_scale(be, save, (float)(1.0 / count), (size_t)bs->c);
+    lv_batchnorm2d_sync_stats(be, a->bn_acc, in, save, bs);
+    sy->allreduce_sum(sy->ctx, be, a->bn_acc, bs->c);
+    lv_batchnorm2d_sync_forward(be, out, save, save + bs->c, state + bn->running_mean, state + bn->running_var,
+                                in, params + bn->weight, params + bn->bias, a->bn_acc, count, bs);
+}
+
 /* conv -> bn (training or eval) into `out`; `save` receives mean then invstd. */
-static void conv_bn_forward(lv_backend *be, const lv_conv_offsets *c, const lv_bn_offsets *bn,
+static void conv_bn_forward(const lv_resnet18_acts *a, const lv_conv_offsets *c, const lv_bn_offsets *bn,
                             const float *params, float *state, float *conv_out, float *out,
                             float *save, const float *in, int n, int in_hw, int out_hw, int training) {
+    lv_backend *be = a->be;
     lv_conv2d_shape cs = conv_shape(c, n, in_hw);
     lv_conv2d_forward(be, conv_out, in, params + c->weight, NULL, &cs);
     lv_bn_shape bs = bn_shape(n, c->oc, out_hw);
+    if (training && a->bn_sync) {
+        bn_sync_forward(a, bn, params, state, out, save, conv_out, &bs);
+        return;
+    }
     lv_batchnorm2d_forward(be, out, save, save + c->oc, state + bn->running_mean,
                            state + bn->running_var, conv_out, params + bn->weight,
                            params + bn->bias, &bs, training);
@@ -243,7 +265,9 @@ void lv_resnet18_forward(const lv_resnet18 *m, lv_resnet18_acts *a, const float 
     lv_backend *be = a->be;
     int n = a->batch, s0 = a->size, s1 = conv_out(s0, &m->conv1);
     a->input = x;
-    conv_bn_forward(be, &m->conv1, &m->bn1, params, state, a->c1.x, a->b1.x, a->save_bn1, x, n,
+    /* One count per forward: every BN layer of the step sees the same global batch. */
+    a->sync_batch = training && a->bn_sync ? a->bn_sync->sum_count(a->bn_sync->ctx, (double)n) : 0.0;
+    conv_bn_forward(a, &m->conv1, &m->bn1, params, state, a->c1.x, a->b1.x, a->save_bn1, x, n,
                     s0, s1, training);
     size_t stem = (size_t)n * 64 * s1 * s1;
     lv_relu_forward(be, a->r1.x, a->b1.x, stem);
@@ -256,14 +280,14 @@ void lv_resnet18_forward(const lv_resnet18 *m, lv_resnet18_acts *a, const float 
         lv_block_acts *ba = &a->blocks[i];
         int hw = a->hw[i], oc = blk->conv1.oc;
         size_t cnt = (size_t)n * oc * hw * hw;
-        conv_bn_forward(be, &blk->conv1, &blk->bn1, params, state, ba->out1.x, ba->b1.x,
+        conv_bn_forward(a, &blk->conv1, &blk->bn1, params, state, ba->out1.x, ba->b1.x,
                         ba->save1, prev, n, prev_hw, hw, training);
         lv_relu_forward(be, ba->r1.x, ba->b1.x, cnt);
-        conv_bn_forward(be, &blk->conv2, &blk->bn2, params, state, ba->out2.x, ba->b2.x,
+        conv_bn_forward(a, &blk->conv2, &blk->bn2, params, state, ba->out2.x, ba->b2.x,
                         ba->save2, ba->r1.x, n, hw, hw, training);
         const float *shortcut = prev;
         if (blk->has_down) {
-            conv_bn_forward(be, &blk->down, &blk->down_bn, params, state, ba->d.x, ba->bd.x,
+            conv_bn_forward(a, &blk->down, &blk->down_bn, params, state, ba->d.x, ba->bd.x,
                             ba->save_down, prev, n, prev_hw, hw, training);
             shortcut = ba->bd.x;
         }
@@ -278,14 +302,25 @@ void lv_resnet18_forward(const lv_resnet18 *m, lv_resnet18_acts *a, const float 
                           LV_RESNET_FEATURES, m->dim);
 }
 
-/* bn backward then conv backward: d(conv input) added into din (NULL: not wanted). */
-static void conv_bn_backward(lv_backend *be, const lv_conv_offsets *c, const lv_bn_offsets *bn,
+/* bn backward then conv backward: d(conv input) added into din (NULL: not wanted). With a
+ * sync hook the BN input gradient uses {sum dy, sum dy*xhat} over every rank's batch. */
+static void conv_bn_backward(const lv_resnet18_acts *a, const lv_conv_offsets *c, const lv_bn_offsets *bn,
                              const float *params, float *grads, const float *conv_out,
                              float *dconv_out, const float *dout, const float *save, float *din,
                              const float *in, int n, int in_hw, int out_hw) {
+    lv_backend *be = a->be;
     lv_bn_shape bs = bn_shape(n, c->oc, out_hw);
-    lv_batchnorm2d_backward(be, dconv_out, grads + bn->weight, grads + bn->bias, dout, conv_out,
-                            params + bn->weight, save, save + c->oc, &bs);
+    if (a->bn_sync && a->sync_batch > 0) { /* the forward synchronized */
+        const lv_bn_sync *sy = a->bn_sync;
+        lv_batchnorm2d_sync_backward_stats(be, a->bn_acc, dout, conv_out, save, save + c->oc, &bs);
+        sy->allreduce_sum(sy->ctx, be, a->bn_acc, 2 * c->oc);
+        lv_batchnorm2d_sync_backward(be, dconv_out, grads + bn->weight, grads + bn->bias, dout, conv_out,
+                                     params + bn->weight, save, save + c->oc, a->bn_acc,
+                                     a->sync_batch * (double)bs.hw, &bs);
+    } else {
+        lv_batchnorm2d_backward(be, dconv_out, grads + bn->weight, grads + bn->bias, dout, conv_out,
+                                params + bn->weight, save, save + c->oc, &bs);
+    }
     lv_conv2d_shape cs = conv_shape(c, n, in_hw);
     lv_conv2d_backward(be, din, grads + c->weight, NULL, dconv_out, in, params + c->weight, &cs);
 }
@@ -311,20 +346,20 @@ void lv_resnet18_backward(const lv_resnet18 *m, lv_resnet18_acts *a, const float
          * and the shortcut reads it from there too. */
         lv_relu_backward(be, ba->b2.dx, ba->y.dx, ba->y.x, cnt);
         if (blk->has_down)
-            conv_bn_backward(be, &blk->down, &blk->down_bn, params, grads, ba->d.x, ba->d.dx,
+            conv_bn_backward(a, &blk->down, &blk->down_bn, params, grads, ba->d.x, ba->d.dx,
                              ba->b2.dx, ba->save_down, prev->dx, prev->x, n, prev_hw, hw);
         else
             lv_residual_add_backward(be, prev->dx, NULL, ba->b2.dx, cnt);
-        conv_bn_backward(be, &blk->conv2, &blk->bn2, params, grads, ba->out2.x, ba->out2.dx,
+        conv_bn_backward(a, &blk->conv2, &blk->bn2, params, grads, ba->out2.x, ba->out2.dx,
                          ba->b2.dx, ba->save2, ba->r1.dx, ba->r1.x, n, hw, hw);
         lv_relu_backward(be, ba->b1.dx, ba->r1.dx, ba->r1.x, cnt);
-        conv_bn_backward(be, &blk->conv1, &blk->bn1, params, grads, ba->out1.x, ba->out1.dx,
+        conv_bn_backward(a, &blk->conv1, &blk->bn1, params, grads, ba->out1.x, ba->out1.dx,
                          ba->b1.dx, ba->save1, prev->dx, prev->x, n, prev_hw, hw);
     }
     int s1 = conv_out(a->size, &m->conv1);
     lv_pool2d_shape ps = {n, 64, s1, s1, 3, 2, 1};
     lv_maxpool2d_backward(be, a->r1.dx, a->pool.dx, a->r1.x, &ps);
     lv_relu_backward(be, a->b1.dx, a->r1.dx, a->r1.x, (size_t)n * 64 * s1 * s1);
-    conv_bn_backward(be, &m->conv1, &m->bn1, params, grads, a->c1.x, a->c1.dx, a->b1.dx,
+    conv_bn_backward(a, &m->conv1, &m->bn1, params, grads, a->c1.x, a->c1.dx, a->b1.dx,
                      a->save_bn1, NULL, a->input, n, a->size, s1);
 }

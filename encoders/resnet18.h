@@ -73,6 +73,19 @@ typedef struct lv_block_acts {
     float *save1, *save2, *save_down; /* BN saved mean [c] then invstd [c] */
 } lv_block_acts;
 
+/* Synchronized batch norm (--sync-bn): how a training forward/backward shares BN
+ * statistics with the other data-parallel ranks. The encoder only sums; the trainer owns
+ * the transport (MPI, NCCL), so nothing here knows a rank or a device API. Both entries are
+ * collectives: every rank must call them in the same order, which it does because every
+ * rank runs the same layers. Failures go to lv_backend_fail (sticky), never exit.
+ * allreduce_sum: dev [n] (backend memory) = its sum over every rank, in place.
+ * sum_count: the sum over every rank of `local` (this rank's batch size). */
+typedef struct lv_bn_sync {
+    void (*allreduce_sum)(void *ctx, lv_backend *be, float *dev, int n);
+    double (*sum_count)(void *ctx, double local);
+    void *ctx;
+} lv_bn_sync;
+
 /* Activations for one batch shape, allocated on the backend in two arenas (values and
  * gradients) so one memset clears every activation gradient. */
 typedef struct lv_resnet18_acts {
@@ -91,6 +104,12 @@ typedef struct lv_resnet18_acts {
     lv_act features; /* global average pool [batch, 512] */
     lv_act emb;      /* projection [batch, D] (dim > 0) */
     int hw[8];       /* output side of each block */
+    /* NULL: each process normalises with its own batch (plain BN). Set by the caller after
+     * lv_resnet18_acts_alloc (which clears it); read by training forwards and backwards
+     * only: evaluation (training = 0) never synchronizes. */
+    const lv_bn_sync *bn_sync;
+    double sync_batch;  /* global batch of the last training forward that synchronized, else 0 */
+    float *bn_acc;      /* [2 * 512] the partial sums being all-reduced */
 } lv_resnet18_acts;
 
 lv_status lv_resnet18_acts_alloc(lv_resnet18_acts *a, const lv_resnet18 *m, lv_backend *be,
@@ -98,12 +117,16 @@ lv_status lv_resnet18_acts_alloc(lv_resnet18_acts *a, const lv_resnet18 *m, lv_b
 void lv_resnet18_acts_free(lv_resnet18_acts *a);
 
 /* Forward: x [batch, P, size, size] -> a->features [batch, 512] and (dim > 0) a->emb
- * [batch, D]. training = 1 uses batch statistics and updates the running ones in `state`. */
+ * [batch, D]. training = 1 uses batch statistics and updates the running ones in `state`;
+ * with a->bn_sync those statistics are over every rank's batch (3 all-reduces per BN layer
+ * per step, counting the backward's, plus one for the global batch size). */
 void lv_resnet18_forward(const lv_resnet18 *m, lv_resnet18_acts *a, const float *params,
                          float *state, const float *x, int training);
 /* Backward from demb [batch, D] (may be NULL) and/or dfeat [batch, 512] (may be NULL),
  * adding into grads (the same layout as params). Needs the activations of the last
- * training forward. The input gets no gradient (nothing upstream of the image). */
+ * training forward; when that forward synchronized, so does this (one all-reduce per BN
+ * layer: BN input gradients over the global batch, dgamma/dbeta this rank's own share).
+ * The input gets no gradient (nothing upstream of the image). */
 void lv_resnet18_backward(const lv_resnet18 *m, lv_resnet18_acts *a, const float *params,
                           float *grads, const float *demb, const float *dfeat);
 

@@ -2,7 +2,11 @@
 # CPU data-parallel under a real mpirun: runs tests/mpi_allreduce_check.c on 2 ranks (exact
 # collectives, bit-identical weights after every step, single-process reference) and on 3
 # (a world that is not a power of two), then checks that a rank failing alone ends the job
-# instead of leaving the others in a collective. SKIP (77) without mpirun or MPI in the build.
+# instead of leaving the others in a collective. With HDF5, the --sync-bn acceptance check:
+# `mpirun -np 2 liver-vlm train --sync-bn --batch B` writes the same model.safetensors as one
+# process with --batch 2B (weights and BN running statistics within 1e-5 relative, per
+# tensor), and without --sync-bn the BN statistics differ by more than that.
+# SKIP (77) without mpirun or MPI in the build.
 # Usage: cli_mpi.sh <liver-vlm> <fixtures>; LV_MPI_CHECK_BIN names the check program.
 set -u
 bin="$1"
@@ -52,5 +56,63 @@ out="$("$check" 2>&1)"
 rc=$?
 if [ "$rc" -eq 2 ] && grep -q "world is 1" <<<"$out"; then echo "ok: without mpirun the check runs as world 1"; else
     echo "FAIL: plain run: rc=$rc: $out"; fails=$((fails + 1)); fi
+
+# --sync-bn: same seed, same data order (rank r takes positions r, r + 2, ... of the epoch, so
+# the two ranks' batches of B together are the single process's batch of 2B) and the same
+# augmentation (keyed by seed, epoch and sample, never by rank): only BN's batch can differ.
+# 64x64 so layer4 still normalises 4 values per sample: at 1x1 the BN gradients are so
+# ill-conditioned that thread count alone moves them by ~3e-6.
+if "$bin" info 2>/dev/null | grep -q "hdf5=on"; then
+    tmp="$(mktemp -d)"
+    trap 'rm -rf "$tmp"' EXIT
+    "$bin" synth --out "$tmp/a.h5" --per-class 4 --size 64 >/dev/null 2>&1 &&
+        "$bin" synth --out "$tmp/v.h5" --per-class 1 --size 64 --seed 5 >/dev/null 2>&1 ||
+        { echo "FAIL: synth"; fails=$((fails + 1)); }
+    # 20 samples: 2 steps of 8 (or 2 x 4); SGD so the update is linear in the gradient.
+    common=(--data "$tmp/a.h5" --val "$tmp/v.h5" --epochs 1 --optimizer sgd --lr 0.05 --dim 16 --threads 1
+        --seed 3 --log-every 1)
+    run_ok() { # what, command...: runs it, fails the test on a non-zero exit
+        local what="$1" out
+        shift
+        if ! out="$(timeout 120 "$@" 2>&1)"; then
+            echo "FAIL: $what:"
+            tail -20 <<<"$out"
+            fails=$((fails + 1))
+            return 1
+        fi
+        printf '%s\n' "$out"
+    }
+    one="$(run_ok "1 process, batch 8" "$bin" train "${common[@]}" --batch 8 --sync-bn --out "$tmp/one")"
+    grep -q "sync-bn with one process changes nothing" <<<"$one" && echo "ok: --sync-bn with one process is a noted no-op" ||
+        { echo "FAIL: no note for --sync-bn with one process: $one"; fails=$((fails + 1)); }
+    sync_out="$(run_ok "2 ranks, batch 4, --sync-bn" mpirun --oversubscribe -np 2 "$bin" train "${common[@]}" --batch 4 \
+        --sync-bn --out "$tmp/sync")"
+    grep -q "2 processes with synchronized BatchNorm" <<<"$sync_out" ||
+        { echo "FAIL: the 2-rank --sync-bn run does not say it synchronizes BN"; fails=$((fails + 1)); }
+    grep -q '"sync_bn":[[:space:]]*true' "$tmp/sync/config.json" 2>/dev/null ||
+        { echo "FAIL: sync_bn missing from $tmp/sync/config.json"; fails=$((fails + 1)); }
+    run_ok "2 ranks, batch 4, plain BN" mpirun --oversubscribe -np 2 "$bin" train "${common[@]}" --batch 4 \
+        --out "$tmp/plain" >/dev/null
+    cmp_sync="$("$check" --compare "$tmp/sync/model.safetensors" "$tmp/one/model.safetensors" 2>&1)"
+    cmp_plain="$("$check" --compare "$tmp/plain/model.safetensors" "$tmp/one/model.safetensors" 2>&1)"
+    value() { awk -v k="$2" '$1 == "compare" && $2 == k { print $3 }' <<<"$1"; }
+    below() { [ -n "$1" ] && awk -v x="$1" -v t="$2" 'BEGIN { exit !(x <= t) }'; }
+    w="$(value "$cmp_sync" weights)" bn="$(value "$cmp_sync" bn_stats)" pbn="$(value "$cmp_plain" bn_stats)"
+    pw="$(value "$cmp_plain" weights)"
+    if below "$w" 1e-5 && below "$bn" 1e-5; then
+        echo "ok: --sync-bn 2 x 4 vs 1 x 8: weights within $w, BN statistics within $bn (relative, worst tensor)"
+    else
+        echo "FAIL: --sync-bn 2 x 4 differs from 1 x 8 by more than 1e-5:"
+        echo "$cmp_sync"
+        fails=$((fails + 1))
+    fi
+    if [ -n "$pbn" ] && ! below "$pbn" 1e-5; then
+        echo "ok: without --sync-bn 2 x 4 differs from 1 x 8 (BN statistics $pbn, weights $pw): the check can fail"
+    else
+        echo "FAIL: without --sync-bn the BN statistics should differ by more than 1e-5:"
+        echo "$cmp_plain"
+        fails=$((fails + 1))
+    fi
+fi
 [ "$fails" -eq 0 ] || exit 1
 echo "cli_mpi: all passed"

@@ -2,7 +2,8 @@
  * plain ctest test, which would run without mpirun): exact collective results on every rank,
  * mismatches refused on every rank without a hang, and data-parallel training steps of a
  * tiny Liver-VLM that leave every rank with bit-identical weights equal to a single-process
- * reference that accumulates the same per-rank micro-batches. */
+ * reference that accumulates the same per-rank micro-batches. `--compare A B` (no mpirun)
+ * measures how far two checkpoints differ, for the --sync-bn check of cli_mpi.sh. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,7 +249,57 @@ static void training(lv_dist *d) {
     lv_backend_destroy(be);
 }
 
+/* --compare A B (a plain run, no MPI): for cli_mpi.sh's --sync-bn acceptance check, the worst
+ * per-tensor relative difference max|a-b| / max|b| between two checkpoints, separately for BN
+ * running statistics and for everything else, one line each:
+ *   compare <weights|bn_stats> <worst> <tensor>
+ * Exit 1 when a file does not open or the two hold different tensors. */
+static int compare_checkpoints(const char *pa, const char *pb) {
+    lv_st_file *a = NULL, *b = NULL;
+    if (lv_st_open(&a, pa) != LV_OK || lv_st_open(&b, pb) != LV_OK) {
+        fprintf(stderr, "compare: %s\n", lv_error_message());
+        lv_st_close(a);
+        return 1;
+    }
+    double worst[2] = {0, 0};
+    const char *where[2] = {"(none)", "(none)"};
+    int rc = lv_st_count(a) == lv_st_count(b) ? 0 : 1;
+    if (rc) fprintf(stderr, "compare: %d tensors in %s, %d in %s\n", lv_st_count(a), pa, lv_st_count(b), pb);
+    for (int i = 0; i < lv_st_count(a) && !rc; i++) {
+        const lv_st_tensor *ta = lv_st_at(a, i), *tb = lv_st_find(b, ta->name);
+        if (ta->dtype != LV_DT_F32) continue;
+        if (!tb || tb->dtype != LV_DT_F32 || tb->end - tb->begin != ta->end - ta->begin) {
+            fprintf(stderr, "compare: tensor %s differs in presence, type or size between %s and %s\n", ta->name,
+                    pa, pb);
+            rc = 1;
+            break;
+        }
+        size_t n = (size_t)(ta->end - ta->begin) / sizeof(float);
+        float *x = malloc((n ? n : 1) * sizeof *x), *y = malloc((n ? n : 1) * sizeof *y);
+        memcpy(x, lv_st_data(a, ta), n * sizeof *x);
+        memcpy(y, lv_st_data(b, tb), n * sizeof *y);
+        double diff = 0, scale = 0;
+        for (size_t k = 0; k < n; k++) {
+            double dk = fabs((double)x[k] - (double)y[k]);
+            diff = dk > diff || isnan(dk) ? dk : diff;
+            scale = fabs((double)y[k]) > scale ? fabs((double)y[k]) : scale;
+        }
+        double rel = diff / (scale > 1e-30 ? scale : 1e-30);
+        int g = strstr(ta->name, "running_") != NULL;
+        if (rel > worst[g] || isnan(rel)) worst[g] = rel, where[g] = ta->name;
+        free(x), free(y);
+    }
+    if (!rc) {
+        printf("compare weights %.3e %s\n", worst[0], where[0]);
+        printf("compare bn_stats %.3e %s\n", worst[1], where[1]);
+    }
+    lv_st_close(a);
+    lv_st_close(b);
+    return rc;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "--compare") == 0) return compare_checkpoints(argv[2], argv[3]);
     if (!LV_HAVE_MPI) return lv_test_skip("built without MPI");
     lv_dist d;
     lv_status s = lv_dist_init(&d, &argc, &argv);

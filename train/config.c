@@ -28,6 +28,7 @@ typedef struct key_desc {
 } key_desc;
 
 static const char *const device_names[] = {"auto", "cpu", "cuda", NULL};
+static const char *const precision_names[] = {"auto", "fp32", "tf32", NULL}; /* LV_TRAIN_PRECISION_* */
 static const char *const optimizer_names[] = {"adamw", "sgd", NULL}; /* lv_optimizer_kind order */
 static const char *const head_names[] = {"vlm", "linear", NULL};     /* lv_head_kind order */
 
@@ -37,8 +38,13 @@ static const key_desc keys[] = {
     {"out", T_PATH, OFF(out), 0, 0, NULL, "RUN/", "run directory to write (required)", 0},
     {"val", T_PATH, OFF(val), 0, 0, NULL, "V.h5", "validation data file (default: a patient-level split of --data)", 0},
     {"device", T_CHOICE, OFF(device), 0, 0, device_names, "D", "auto (CUDA when present), cpu or cuda", 1},
+    {"precision", T_CHOICE, OFF(precision), 0, 0, precision_names, "P",
+     "fp32, or tf32 tensor-core GEMMs/convolutions on CUDA (the CPU computes fp32 either way); auto: the "
+     "device's default", 0},
     {"epochs", T_INT, OFF(epochs), 1, 1000000, NULL, "N", "epochs (on --resume: the new total)", 1},
     {"batch", T_INT, OFF(batch), 1, 65536, NULL, "N", "batch size per process", 0},
+    {"sync_bn", T_BOOL, OFF(sync_bn), 0, 0, NULL, NULL,
+     "synchronized BatchNorm: statistics over every process's batch (mpirun; no-op for one process)", 0},
     {"lr", T_NUM, OFF(lr), 0, 1e9, NULL, "X", "peak learning rate", 0},
     {"min_lr", T_NUM, OFF(min_lr), 0, 1e9, NULL, "X", "floor of the cosine schedule", 0},
     {"weight_decay", T_NUM, OFF(weight_decay), 0, 10, NULL, "X", "decoupled weight decay (not on BN, biases, logit scale)", 0},
@@ -123,6 +129,9 @@ int lv_train_config_key_index(const char *key) {
 }
 const char *lv_train_device_name(int device) {
     return device >= 0 && device <= LV_TRAIN_DEVICE_CUDA ? device_names[device] : "?";
+}
+const char *lv_train_precision_name(int precision) {
+    return precision >= 0 && precision <= LV_TRAIN_PRECISION_TF32 ? precision_names[precision] : "?";
 }
 
 /* The flag of key k ("--min-lr") in a static buffer per call site's lifetime. */

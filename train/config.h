@@ -15,6 +15,8 @@ extern "C" {
 #endif
 
 enum { LV_TRAIN_DEVICE_AUTO = 0, LV_TRAIN_DEVICE_CPU = 1, LV_TRAIN_DEVICE_CUDA = 2 };
+/* --precision: auto keeps the backend's default (tf32 on CUDA cc >= 8.0, fp32 on the CPU). */
+enum { LV_TRAIN_PRECISION_AUTO = 0, LV_TRAIN_PRECISION_FP32 = 1, LV_TRAIN_PRECISION_TF32 = 2 };
 
 /* JSON seeds are doubles in most readers: keep them exactly representable. */
 #define LV_TRAIN_SEED_MAX 9007199254740991.0 /* 2^53 - 1 */
@@ -22,7 +24,9 @@ enum { LV_TRAIN_DEVICE_AUTO = 0, LV_TRAIN_DEVICE_CPU = 1, LV_TRAIN_DEVICE_CUDA =
 typedef struct lv_train_config {
     char *data, *out, *val;               /* paths (malloc'd; NULL when unset) */
     int device;                           /* LV_TRAIN_DEVICE_* */
+    int precision;                        /* LV_TRAIN_PRECISION_* */
     int epochs, batch;
+    int sync_bn;                          /* BN statistics over every rank's batch */
     double lr, min_lr, weight_decay;
     int optimizer;                        /* lv_optimizer_kind */
     double momentum;                      /* SGD */
@@ -93,8 +97,10 @@ char *lv_train_config_to_json(const lv_train_config *c);
 /* The option list with defaults, for --help. */
 void lv_train_config_print_help(FILE *f);
 
-/* Names of enum values as the config writes them. */
+/* Names of enum values as the config writes them ("fp32" is what lv_backend_set_precision
+ * takes; "auto" means: do not call it). */
 const char *lv_train_device_name(int device);
+const char *lv_train_precision_name(int precision);
 
 #ifdef __cplusplus
 }

@@ -102,8 +102,12 @@ static lv_status prepare_out(trainer *t) {
 static lv_status make_backend(trainer *t) {
     int dev = t->cfg->device;
     if (dev == LV_TRAIN_DEVICE_CUDA || (dev == LV_TRAIN_DEVICE_AUTO && lv_cuda_device_count() > 0))
-        return lv_cuda_backend_create(&t->be, 0);
-    return lv_cpu_backend_create(&t->be, t->cfg->threads);
+        LV_TRY(lv_cuda_backend_create(&t->be, 0));
+    else
+        LV_TRY(lv_cpu_backend_create(&t->be, t->cfg->threads));
+    if (t->cfg->precision != LV_TRAIN_PRECISION_AUTO)
+        LV_TRY(lv_backend_set_precision(t->be, lv_train_precision_name(t->cfg->precision)));
+    return LV_OK;
 }
 
 /* Writes config.json next to a temp name and renames it over, so a reader never sees half. */
@@ -231,7 +235,10 @@ static lv_status train_step(trainer *t, lv_batch *b, float lr, step_out *o) {
     size_t nstate = t->m.visual.state.total * sizeof(float);
     be->copy_d2d(be, t->vstate_backup, t->m.vstate, nstate);
     lv_vlm_zero_grads(&t->m);
+    /* Set per step: lv_vlm_prepare may have reallocated (and so cleared) the activations. */
+    t->m.vacts.bn_sync = t->bn_sync.active ? &t->bn_sync.hook : NULL;
     lv_vlm_train_step(&t->m, x, y, b->n);
+    t->m.vacts.bn_sync = NULL;
     be->copy_d2h(be, &o->loss, t->m.loss, sizeof o->loss);
     LV_TRY(be->sync(be));
     int bad = !isfinite(o->loss);
@@ -351,6 +358,7 @@ static void release(trainer *t) {
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i]) t->be->free(t->be, bufs[i]);
     }
+    trainer_syncbn_free(t);
     trainer_free_setup(t);
     lv_train_state_free(&t->st);
     free(t->config_json);
@@ -379,6 +387,7 @@ static lv_status start(trainer *t) {
     t->st.config_json = strdup(t->config_json);
     LV_CHECK(t->info.training_json && t->st.config_json, LV_ERR_RUNTIME, "out of memory");
     LV_TRY(allocate(t));
+    LV_TRY(trainer_syncbn_setup(t));
     lv_loader_opts o;
     lv_loader *l = NULL;
     LV_TRY(trainer_loader_opts(t, &o, 1));
@@ -393,16 +402,18 @@ static lv_status start(trainer *t) {
     char fields[1024], text[1024];
     snprintf(fields, sizeof fields,
              "\"world\":%d,\"device\":\"%s\",\"threads\":%d,\"train_samples\":%" PRId64 ",\"val_samples\":%" PRId64
-             ",\"steps_per_epoch\":%" PRId64 ",\"epochs\":%d,\"from_epoch\":%" PRId64 ",\"from_step\":%" PRId64,
+             ",\"steps_per_epoch\":%" PRId64 ",\"epochs\":%d,\"from_epoch\":%" PRId64 ",\"from_step\":%" PRId64
+             ",\"sync_bn\":%s",
              t->env->world, t->be->name, t->be->threads, t->n_train, t->n_val, t->steps_per_epoch, c->epochs,
-             t->st.epoch, t->st.step);
+             t->st.epoch, t->st.step, t->bn_sync.active ? "true" : "false");
     snprintf(text, sizeof text,
              "train: %s%" PRId64 " training and %" PRId64 " validation samples (%s), %" PRId64 " steps/epoch of %d, "
-             "%s head, %s backend (%d threads), %d process%s",
+             "%s head, %s backend (%d threads), %d process%s%s",
              t->env->resume ? "resuming, " : "", t->n_train, t->n_val,
              t->vds != t->ds ? "--val" : t->ds->split ? "the file's /split" : "patient-level split",
              t->steps_per_epoch, c->batch, t->m.cfg.head == LV_HEAD_VLM ? "VLM" : "linear", t->be->name,
-             t->be->threads, t->env->world, t->env->world == 1 ? "" : "es");
+             t->be->threads, t->env->world, t->env->world == 1 ? "" : "es",
+             t->bn_sync.active ? " with synchronized BatchNorm" : "");
     LV_TRY(lv_runlog_event(&t->log, t->env->resume ? "resume" : "start", fields, text));
     if (t->writer) LV_TRY(write_config(t));
     return LV_OK;

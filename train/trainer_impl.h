@@ -1,6 +1,6 @@
 /* The trainer's private state, shared by trainer.c (the loop), trainer_setup.c (data,
- * model and optimizer set-up) and validate.c. Not a public interface: nothing outside
- * train/trainer*.c and train/validate.c includes it. */
+ * model and optimizer set-up), trainer_syncbn.c (--sync-bn) and validate.c. Not a public
+ * interface: nothing outside train/trainer*.c and train/validate.c includes it. */
 #ifndef LV_TRAINER_IMPL_H
 #define LV_TRAINER_IMPL_H
 
@@ -20,6 +20,17 @@
 #ifndef PATH_MAX
 #define PATH_MAX 4096
 #endif
+
+/* --sync-bn: the ResNet's lv_bn_sync hook carried over train/dist.h (trainer_syncbn.c). */
+typedef struct trainer_bn_sync {
+    lv_bn_sync hook;      /* ctx points back at this struct */
+    struct lv_dist *dist;
+    lv_backend *be;
+    double *sums;         /* [cap] host, the cross-rank sum in double */
+    float *host;          /* [cap] staging copy of device memory (non-CPU backends) */
+    int cap;
+    int active;           /* 1: world > 1 and --sync-bn */
+} trainer_bn_sync;
 
 /* One trainable model part (visual, text, head) as the optimizer and clipping see it. */
 typedef struct trainer_part {
@@ -52,6 +63,7 @@ typedef struct trainer {
     float *x_dev;               /* device copies of a batch (CUDA only; NULL on the CPU) */
     int *y_dev;
     float *probs_dev, *probs_host; /* validation [batch, C] */
+    trainer_bn_sync bn_sync;
 
     lv_train_state st;
     char *config_json;
@@ -67,6 +79,11 @@ lv_status trainer_load_run(trainer *t);     /* --resume: model, info and state f
 lv_status trainer_setup_optim(trainer *t);  /* parts, plans, schedule (needs steps_per_epoch) */
 lv_status trainer_loader_opts(const trainer *t, lv_loader_opts *o, int train);
 void trainer_free_setup(trainer *t);
+
+/* trainer_syncbn.c: installs the hook when cfg->sync_bn and world > 1 (a note for one
+ * process, where every BN already sees the whole batch); free is safe when never set up. */
+lv_status trainer_syncbn_setup(trainer *t);
+void trainer_syncbn_free(trainer *t);
 
 /* validate.c: loss, accuracy and macro-AUC over the validation part (NaN when empty). */
 lv_status trainer_validate(trainer *t, double *loss, double *accuracy, double *macro_auc);
