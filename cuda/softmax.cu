@@ -1,13 +1,68 @@
-/* softmax: CUDA twin of core/cpu/softmax.c. PLACEHOLDER: being written; every entry reports
- * "not implemented" as a sticky backend error. */
+/* softmax: CUDA twin of core/cpu/softmax.c over the last dim of [rows,cols]. One warp per
+ * row: max first (no overflow), then a double sum in a fixed butterfly, so a row gives the
+ * same bits on every run; backward reads only the saved output, never the input. */
 #include "cuda/cuda_backend.h"
 
-extern "C" void lv_cuda_softmax_forward(lv_backend *be, float *out, const float *in, int rows, int cols) {
-    (void)out, (void)in, (void)rows, (void)cols;
-    lv_op_missing(be, "softmax_forward");
+#define SM_THREADS 128 /* 4 rows per block */
+
+/* Butterfly reductions: every lane ends with the same value (a + b == b + a exactly). */
+static __device__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) {
+        float u = __shfl_xor_sync(0xffffffffu, v, o);
+        v = u > v ? u : v;
+    }
+    return v;
 }
 
-extern "C" void lv_cuda_softmax_backward(lv_backend *be, float *din, const float *dout, const float *out, int rows, int cols) {
-    (void)din, (void)dout, (void)out, (void)rows, (void)cols;
-    lv_op_missing(be, "softmax_backward");
+static __device__ double warp_sum(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* Safe in place (out == in): each lane rewrites only the entries it alone reads. */
+static __global__ void softmax_forward_kernel(float *out, const float *in, int rows, int cols) {
+    const int lane = threadIdx.x & 31;
+    const int warps = gridDim.x * (blockDim.x >> 5);
+    for (int r = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); r < rows; r += warps) {
+        const float *x = in + (size_t)r * cols;
+        float *y = out + (size_t)r * cols;
+        float mx = -INFINITY;
+        for (int j = lane; j < cols; j += 32) mx = x[j] > mx ? x[j] : mx;
+        mx = warp_max(mx);
+        double sum = 0;
+        for (int j = lane; j < cols; j += 32) sum += (double)expf(x[j] - mx);
+        const double inv = 1.0 / warp_sum(sum);
+        for (int j = lane; j < cols; j += 32) y[j] = (float)((double)expf(x[j] - mx) * inv);
+    }
+}
+
+/* din += out * (dout - sum_j dout_j * out_j) */
+static __global__ void softmax_backward_kernel(float *din, const float *dout, const float *out,
+                                               int rows, int cols) {
+    const int lane = threadIdx.x & 31;
+    const int warps = gridDim.x * (blockDim.x >> 5);
+    for (int r = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); r < rows; r += warps) {
+        const float *y = out + (size_t)r * cols;
+        const float *dy = dout + (size_t)r * cols;
+        float *dx = din + (size_t)r * cols;
+        double dot = 0;
+        for (int j = lane; j < cols; j += 32) dot += (double)dy[j] * y[j];
+        dot = warp_sum(dot);
+        for (int j = lane; j < cols; j += 32) dx[j] += (float)(y[j] * ((double)dy[j] - dot));
+    }
+}
+
+extern "C" void lv_cuda_softmax_forward(lv_backend *be, float *out, const float *in, int rows, int cols) {
+    if (rows <= 0 || cols <= 0) return;
+    softmax_forward_kernel<<<lv_cuda_blocks(be, (size_t)rows, SM_THREADS / 32), SM_THREADS, 0,
+                             lv_cuda_stream(be)>>>(out, in, rows, cols);
+    LV_CUDA_LAUNCH_CHECK(be, "softmax_forward");
+}
+
+extern "C" void lv_cuda_softmax_backward(lv_backend *be, float *din, const float *dout, const float *out,
+                                         int rows, int cols) {
+    if (!din || rows <= 0 || cols <= 0) return;
+    softmax_backward_kernel<<<lv_cuda_blocks(be, (size_t)rows, SM_THREADS / 32), SM_THREADS, 0,
+                              lv_cuda_stream(be)>>>(din, dout, out, rows, cols);
+    LV_CUDA_LAUNCH_CHECK(be, "softmax_backward");
 }
