@@ -1,13 +1,77 @@
-/* grad_norm: CUDA twin of core/cpu/grad_norm.c. PLACEHOLDER: being written; every entry reports
- * "not implemented" as a sticky backend error. */
+/* grad_norm: CUDA twin of core/cpu/grad_norm.c: the sum of squares (for the global gradient
+ * norm) with a non-finite flag, and an in-place scale. Two passes in double with a fixed
+ * grid and fixed trees, never atomics, so the sum is bit-reproducible on one device. */
+#include <math.h>
+
 #include "cuda/cuda_backend.h"
 
+#define SUMSQ_THREADS 256
+#define SCALE_THREADS 256
+
+static __device__ double warp_sum(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* Sum over the block, the same fixed-order value in every thread; all threads call it. */
+static __device__ double block_sum(double v, double *red) {
+    v = warp_sum(v);
+    __syncthreads(); /* red[] may still be read by the previous call */
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    double t = 0.0;
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++) t += red[w];
+    return t;
+}
+
+/* Pass 1: one double partial per block. A float squared is exact in double, so the only
+ * rounding is in the additions, whose order depends on n and the grid alone (the grid is
+ * lv_cuda_blocks(n), fixed for a given device). */
+static __global__ void sumsq_partial(double *part, const float *g, size_t n) {
+    __shared__ double red[32];
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    double acc = 0.0;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        double v = g[i];
+        acc += v * v;
+    }
+    acc = block_sum(acc, red);
+    if (threadIdx.x == 0) part[blockIdx.x] = acc;
+}
+
+/* Pass 2: one block adds the partials. In double no float square overflows (FLT_MAX^2 is
+ * about 1e77), so the total is non-finite exactly when some element is NaN or +-Inf. */
+static __global__ void sumsq_finish(float *out, int *nonfinite, const double *part, unsigned nparts) {
+    __shared__ double red[32];
+    double acc = 0.0;
+    for (unsigned k = threadIdx.x; k < nparts; k += blockDim.x) acc += part[k];
+    acc = block_sum(acc, red);
+    if (threadIdx.x == 0) {
+        if (!isfinite(acc) && nonfinite) *nonfinite = 1;
+        if (out) *out = (float)((double)*out + acc);
+    }
+}
+
+static __global__ void scale_kernel(float *x, float s, size_t n) {
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
+        x[i] = __fmul_rn(x[i], s);
+}
+
 extern "C" void lv_cuda_grad_sumsq(lv_backend *be, float *out, int *nonfinite, const float *g, size_t n) {
-    (void)out, (void)nonfinite, (void)g, (void)n;
-    lv_op_missing(be, "grad_sumsq");
+    if (n == 0 || (!out && !nonfinite)) return; /* the CPU adds 0.0, which changes nothing */
+    const unsigned nparts = lv_cuda_blocks(be, n, SUMSQ_THREADS);
+    double *part = (double *)lv_cuda_workspace(be, (size_t)nparts * sizeof(double));
+    if (!part) return; /* lv_cuda_workspace recorded the error */
+    cudaStream_t stream = lv_cuda_stream(be);
+    sumsq_partial<<<nparts, SUMSQ_THREADS, 0, stream>>>(part, g, n);
+    LV_CUDA_LAUNCH_CHECK(be, "grad_sumsq partial");
+    sumsq_finish<<<1, SUMSQ_THREADS, 0, stream>>>(out, nonfinite, part, nparts);
+    LV_CUDA_LAUNCH_CHECK(be, "grad_sumsq finish");
 }
 
 extern "C" void lv_cuda_scale(lv_backend *be, float *x, float scale, size_t n) {
-    (void)x, (void)scale, (void)n;
-    lv_op_missing(be, "scale");
+    if (n == 0) return;
+    scale_kernel<<<lv_cuda_blocks(be, n, SCALE_THREADS), SCALE_THREADS, 0, lv_cuda_stream(be)>>>(x, scale, n);
+    LV_CUDA_LAUNCH_CHECK(be, "scale");
 }
