@@ -102,7 +102,7 @@ static lv_status prepare_out(trainer *t) {
 static lv_status make_backend(trainer *t) {
     int dev = t->cfg->device;
     if (dev == LV_TRAIN_DEVICE_CUDA || (dev == LV_TRAIN_DEVICE_AUTO && lv_cuda_device_count() > 0))
-        LV_TRY(lv_cuda_backend_create(&t->be, 0));
+        LV_TRY(lv_backend_create_rank(&t->be, "cuda", t->env->dist ? t->env->dist->local_rank : 0));
     else
         LV_TRY(lv_cpu_backend_create(&t->be, t->cfg->threads));
     if (t->cfg->precision != LV_TRAIN_PRECISION_AUTO)
@@ -181,6 +181,31 @@ static lv_status trainer_sync_buffers(trainer *t) {
     if (s == LV_OK) s = be->sync(be);
     free(h);
     return s;
+}
+
+/* DDP's initial broadcast: every part's parameters and the BN statistics from rank 0, so
+ * ranks start identical even if something rank-dependent crept into initialisation. */
+static lv_status trainer_bcast_model(trainer *t) {
+    if (t->env->world == 1 || !t->env->dist) return LV_OK;
+    lv_backend *be = t->be;
+    for (int i = 0; i < t->nparts; i++) {
+        float *dev = t->parts[i].buf->params;
+        size_t n = t->parts[i].buf->n;
+        if (be->kind == LV_DEVICE_CPU) {
+            LV_TRY(lv_dist_bcast(t->env->dist, dev, n * sizeof(float)));
+            continue;
+        }
+        float *h = malloc((n ? n : 1) * sizeof *h);
+        LV_CHECK_ALLOC(h);
+        be->copy_d2h(be, h, dev, n * sizeof *h);
+        lv_status s = be->sync(be);
+        if (s == LV_OK) s = lv_dist_bcast(t->env->dist, h, n * sizeof *h);
+        if (s == LV_OK) be->copy_h2d(be, dev, h, n * sizeof *h);
+        if (s == LV_OK) s = be->sync(be);
+        free(h);
+        LV_TRY(s);
+    }
+    return trainer_sync_buffers(t);
 }
 
 /* torch.nn.utils.clip_grad_norm_ over all parts at once (the trainable runs of each flat
@@ -396,6 +421,7 @@ static lv_status start(trainer *t) {
     lv_loader_destroy(l);
     LV_CHECK(t->steps_per_epoch >= 1, LV_ERR_INPUT, "%s: no training batch per epoch", t->ds->path);
     LV_TRY(trainer_setup_optim(t));
+    LV_TRY(trainer_bcast_model(t));
     int show = t->writer && !t->env->quiet;
     int bar = show && (t->env->progress == 1 || (t->env->progress == -1 && isatty(2)));
     LV_TRY(lv_runlog_open(&t->log, t->writer ? t->log_path : NULL, bar, show && !bar, c->log_every));
