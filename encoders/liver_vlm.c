@@ -270,7 +270,9 @@ void lv_vlm_predict(lv_vlm *m, const float *x, const int *labels, int b, float *
     m->vacts.batch = b;
     lv_resnet18_forward(&m->visual, &m->vacts, m->vbuf.params, m->vstate, x, 0);
     if (m->cfg.head == LV_HEAD_VLM) {
-        if (!m->text_cached || m->cfg.train_text) class_forward(m);
+        /* Always: an optimizer step may have moved text.proj since the last class_forward
+         * even when the encoder itself is frozen (its pooled features stay cached). */
+        class_forward(m);
         lv_cosine_ce(be, labels ? m->loss : NULL, m->logits, NULL, NULL, NULL, m->vacts.emb.x, m->cls,
                      m->hbuf.params + m->logit_scale, labels, b, C, m->cfg.dim);
         lv_softmax_forward(be, probs, m->logits, b, C);

@@ -1,6 +1,7 @@
 /* The whole Liver-VLM model on the CPU: both heads learn a separable toy task (the class
  * shows as the image's brightness), the frozen text encoder gets no gradient except its
- * projection, class embeddings are unit vectors, and eval probabilities sum to 1. */
+ * projection, class embeddings are unit vectors, predict follows a moved projection, and
+ * eval probabilities sum to 1. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,16 @@ static double run(lv_head_kind head, int steps, double *first) {
     }
     lv_test_true(be->sync(be) == LV_OK, "training ran without backend errors");
     if (head == LV_HEAD_VLM) {
+        /* Right after an optimizer step moved text.proj, predict must use the moved
+         * projection: the same as after an explicit cache reset (it once reused the class
+         * embeddings of the previous step). */
+        float p1[B * C], p2[B * C];
+        make_batch(x, y, 500);
+        lv_vlm_predict(&m, x, NULL, B, p1);
+        lv_vlm_text_changed(&m);
+        lv_vlm_predict(&m, x, NULL, B, p2);
+        lv_test_true(be->sync(be) == LV_OK && memcmp(p1, p2, sizeof p1) == 0,
+                     "predict after a step uses the updated text projection");
         /* Only text.proj may have moved: every other text gradient stays zero. */
         int frozen_zero = 1;
         for (int i = 0; i < m.text.params.count; i++) {
