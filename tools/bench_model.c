@@ -27,6 +27,7 @@
 typedef struct model_opts {
     int train; /* 1: bench train, 0: bench eval */
     const char *device;
+    const char *precision; /* NULL: the backend's default (TF32 on CUDA from sm_80) */
     int size, batch, phases, steps, warmup, json; /* steps 0: auto */
     lv_head_kind head;
 } model_opts;
@@ -56,8 +57,8 @@ typedef struct bench_model {
 static void usage(FILE *out, int train) {
     const char *name = train ? "train" : "eval";
     fprintf(out,
-            "usage: liver-vlm bench %s [--device cpu|cuda|auto] [--size S] [--batch N] [--head vlm|linear]\n"
-            "                       [--phases P] [--steps N] [--warmup N] [--json]\n"
+            "usage: liver-vlm bench %s [--device cpu|cuda|auto] [--precision fp32|tf32] [--size S] [--batch N]\n"
+            "                       [--head vlm|linear] [--phases P] [--steps N] [--warmup N] [--json]\n"
             "\n",
             name);
     if (train)
@@ -71,6 +72,8 @@ static void usage(FILE *out, int train) {
             "over the median step time after the warm-up.\n"
             "\n"
             "  --device D   auto (CUDA when present), cpu or cuda      [auto]\n"
+            "  --precision  fp32 or tf32 (TF32 tensor cores on CUDA;   [backend's]\n"
+            "               the CPU computes in fp32 either way)\n"
             "  --size S     image height and width, 16..1024           [64]\n"
             "  --batch N    batch size, 1..4096                        [%d]\n"
             "  --head H     vlm (cosine, prompts) or linear            [vlm]\n"
@@ -93,6 +96,11 @@ static lv_status parse_opts(int argc, char **argv, model_opts *o, int *help) {
         } else if (!strcmp(a, "--device")) {
             if (!v) return lv_errorf(LV_ERR_USAGE, "--device needs a value (auto, cpu or cuda)");
             o->device = v;
+            i++;
+        } else if (!strcmp(a, "--precision")) {
+            if (!v || (strcmp(v, "fp32") != 0 && strcmp(v, "tf32") != 0))
+                return lv_errorf(LV_ERR_USAGE, "--precision: expected fp32 or tf32, got '%s'", v ? v : "(nothing)");
+            o->precision = v;
             i++;
         } else if (!strcmp(a, "--head")) {
             if (v && !strcmp(v, "vlm")) o->head = LV_HEAD_VLM;
@@ -337,6 +345,7 @@ static lv_status print_json(const model_opts *o, const lv_backend *be, const mod
     if (!root) return lv_errorf(LV_ERR_RUNTIME, "bench: out of memory building JSON");
     cJSON_AddStringToObject(root, "benchmark", o->train ? "train" : "eval");
     cJSON_AddStringToObject(root, "device", be->name);
+    cJSON_AddStringToObject(root, "precision", be->tf32 ? "tf32" : "fp32");
     cJSON_AddNumberToObject(root, "threads", r->threads);
     cJSON_AddNumberToObject(root, "size", o->size);
     cJSON_AddNumberToObject(root, "batch", o->batch);
@@ -363,9 +372,9 @@ static lv_status print_json(const model_opts *o, const lv_backend *be, const mod
 }
 
 static void print_text(const model_opts *o, const lv_backend *be, const model_result *r) {
-    printf("bench %s: Liver-VLM (%s head, %d phases) on %s (%d threads), %s batch %d at %dx%d\n",
-           o->train ? "train" : "eval", head_name(o->head), o->phases, be->name, r->threads, r->source, o->batch,
-           o->size, o->size);
+    printf("bench %s: Liver-VLM (%s head, %d phases) on %s (%s, %d threads), %s batch %d at %dx%d\n",
+           o->train ? "train" : "eval", head_name(o->head), o->phases, be->name, be->tf32 ? "tf32" : "fp32",
+           r->threads, r->source, o->batch, o->size, o->size);
     if (o->train)
         printf("  step = zero grads + forward/backward + clip 1.0 + AdamW over %zu trainable parameters + sync\n",
                r->trainable_params);
@@ -377,8 +386,8 @@ static void print_text(const model_opts *o, const lv_backend *be, const model_re
 }
 
 static lv_status bench_model_run(int argc, char **argv, int train) {
-    model_opts o = {.train = train, .device = "auto", .size = 64, .batch = train ? 32 : 128, .phases = 3,
-                    .steps = 0, .warmup = 2, .json = 0, .head = LV_HEAD_VLM};
+    model_opts o = {.train = train, .device = "auto", .precision = NULL, .size = 64, .batch = train ? 32 : 128,
+                    .phases = 3, .steps = 0, .warmup = 2, .json = 0, .head = LV_HEAD_VLM};
     int help = 0;
     LV_TRY(parse_opts(argc, argv, &o, &help));
     if (help) {
@@ -390,6 +399,13 @@ static lv_status bench_model_run(int argc, char **argv, int train) {
     bench_model b;
     memset(&b, 0, sizeof b);
     LV_TRY(lv_backend_create(&b.be, o.device));
+    if (o.precision) {
+        lv_status ps = lv_backend_set_precision(b.be, o.precision);
+        if (ps != LV_OK) {
+            lv_backend_destroy(b.be);
+            return ps;
+        }
+    }
     r.threads = b.be->threads;
     LV_INFO("bench %s: building the model and a %d-image batch at %dx%d", train ? "train" : "eval", o.batch, o.size,
             o.size);

@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
-# Device check for a lent GPU machine (H100/H200, nvcc 13, PyTorch as python3, no network):
-# lean CUDA build (sm_90, Release), every GPU test, `info`, the ops benchmark, one summary
-# table. Finds cuDNN/NCCL itself (toolkit, else PyTorch's wheels); never downloads anything.
-set -euo pipefail
+# Device check for a lent GPU machine (H100/H200, nvcc 13, PyTorch as python3, no network),
+# one command, <= 8 minutes: unpacks the library kit (tools/gpu-kit.sh) under /tmp/lv-kit,
+# builds lean (sm_90, Release, only liver-vlm and the gpu tests), runs every `gpu` test,
+# `info`, the conv benchmark, `bench train|eval` in fp32 and TF32 at 64x64 and 224x224, the
+# same model in PyTorch (bench/torch_gpu.py), and prints one table of images/s and ratios.
+# Finds cuDNN/NCCL itself (toolkit, else PyTorch's wheels); never downloads, never writes
+# outside the repo, the build dir, /tmp and $OUT. Logs go to $OUT when set (3 files:
+# gpu-check.log, bench.jsonl, summary.md). See docs/gpu-check.md.
+#   tools/gpu-check.sh                  the whole check
+#   tools/gpu-check.sh --summary FILE   only the table, from a bench.jsonl of an earlier run
+set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD:-$root/build-gpu}"
 jobs="${JOBS:-16}"
+kit_dir="${KIT:-$root/.gpu-kit}"
+kit_root="${KIT_ROOT:-/tmp/lv-kit}"
 nvcc="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+budget_s="${BUDGET_S:-470}"   # the whole check; torch.compile gets what is left of it
+steps="${BENCH_STEPS:-20}"
+warmup="${BENCH_WARMUP:-3}"
+# kind:size:batch; PyTorch measures the same runs (224: batch 32 train / 64 eval, its usual sizes).
+runs="${BENCH_RUNS:-train:64:32 eval:64:128 train:224:32 eval:224:64}"
+orig_ld="${LD_LIBRARY_PATH:-}"
 
 # Prints the prefix holding include/<header> and lib*/<lib>.so*: /usr/local/cuda first, else
 # PyTorch's nvidia/<pkg> wheel directory (versioned .so.N files only there).
@@ -38,83 +53,327 @@ PY
 # unversioned libcudnn.so in a system directory would beat our prefix's libcudnn.so.9.
 lib_file() { compgen -G "$1/lib*/$2.so*" | sort | head -1; }
 
+ld_add() { [[ ":${LD_LIBRARY_PATH:-}:" == *":$1:"* ]] || export LD_LIBRARY_PATH="$1${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; }
+elapsed() { echo "$((SECONDS - t_start))"; }
+step() { echo; echo "== $* [$(elapsed) s]"; }
+
+# dpkg-deb -x, or the same in Python where dpkg is missing (a .deb is an ar archive whose
+# data.tar.* member holds the files; Debian 12 compresses it with xz).
+deb_extract() {
+    if command -v dpkg-deb >/dev/null; then dpkg-deb -x "$1" "$2"; return; fi
+    python3 - "$1" "$2" <<'PY'
+import io, sys, tarfile
+deb, dest = sys.argv[1], sys.argv[2]
+data = open(deb, "rb").read()
+assert data[:8] == b"!<arch>\n", "not an ar archive"
+pos = 8
+while pos + 60 <= len(data):
+    name, size = data[pos:pos + 16].decode().strip().rstrip("/"), int(data[pos + 48:pos + 58])
+    body = data[pos + 60:pos + 60 + size]
+    if name.startswith("data.tar"):
+        tarfile.open(fileobj=io.BytesIO(body)).extractall(dest)
+        sys.exit(0)
+    pos += 60 + size + (size & 1)
+sys.exit("no data.tar member")
+PY
+}
+
+# Unpacks every .deb of the kit into $kit_root (never into /) and appends the cmake hints
+# for what it holds to cmake_args: explicit cache entries, so the kit wins over anything a
+# system directory may hold; prefix/library/include paths for every other find_*.
+use_kit() {
+    local f lib inc debs=("$kit_dir"/*.deb)
+    rm -rf "$kit_root" && mkdir -p "$kit_root" || return 1
+    for f in "${debs[@]}"; do
+        deb_extract "$f" "$kit_root" || { echo "kit: cannot unpack $(basename "$f")"; return 1; }
+    done
+    lib="$kit_root/usr/lib/x86_64-linux-gnu"
+    inc="$kit_root/usr/include"
+    echo "kit: ${#debs[@]} packages from $kit_dir unpacked into $kit_root"
+    cmake_args+=("-DCMAKE_PREFIX_PATH=$kit_root/usr"
+                 "-DCMAKE_LIBRARY_PATH=$lib;$lib/openblas-pthread"
+                 "-DCMAKE_INCLUDE_PATH=$inc;$inc/x86_64-linux-gnu/openblas-pthread")
+    ld_add "$lib"
+    if [[ -f "$inc/cjson/cJSON.h" && -e "$lib/libcjson.so" ]]; then
+        cmake_args+=("-DCJSON_INCLUDE_DIR=$inc" "-DCJSON_LIBRARY=$lib/libcjson.so")
+        echo "cJSON: kit ($lib/libcjson.so)"
+    fi
+    if [[ -f "$inc/utf8proc.h" && -e "$lib/libutf8proc.so" ]]; then
+        cmake_args+=("-DUTF8PROC_INCLUDE_DIR=$inc" "-DUTF8PROC_LIBRARY=$lib/libutf8proc.so")
+        echo "utf8proc: kit ($lib/libutf8proc.so)"
+    fi
+    if [[ -f "$inc/x86_64-linux-gnu/openblas-pthread/cblas.h" && -e "$lib/openblas-pthread/libopenblas.so" ]]; then
+        cmake_args+=(-DLV_CPU_GEMM=OPENBLAS "-DOPENBLAS_INCLUDE_DIR=$inc/x86_64-linux-gnu/openblas-pthread"
+                     "-DOPENBLAS_LIBRARY=$lib/openblas-pthread/libopenblas.so")
+        ld_add "$lib/openblas-pthread"
+        echo "OpenBLAS: kit ($lib/openblas-pthread/libopenblas.so), LV_CPU_GEMM=OPENBLAS"
+    fi
+    # HDF5 is optional: Debian's libhdf5 needs libcurl/libcrypto from the system, so take it
+    # only when every library it needs resolves here.
+    if [[ -e "$lib/hdf5/serial/libhdf5.so" ]]; then
+        local missing
+        missing="$(ldd "$lib/hdf5/serial/libhdf5.so" 2>&1 | awk '/not found/{print $1}' | tr '\n' ' ')"
+        if [[ -z "$missing" ]]; then
+            cmake_args+=("-DHDF5_ROOT=$lib/hdf5/serial" -DLV_HDF5=ON)
+            hdf5_done=1
+            echo "HDF5: kit ($lib/hdf5/serial)"
+        else
+            echo "HDF5: the kit's libhdf5 needs what this machine lacks ($missing): -DLV_HDF5=OFF"
+            cmake_args+=(-DLV_HDF5=OFF)
+            hdf5_done=1
+        fi
+    fi
+    return 0
+}
+
+# cuBLAS/cuBLASLt from PyTorch's wheels when the toolkit lacks them (nvidia/cublas/lib or
+# CUDA 13's nvidia/cu13/lib, versioned .so.N only): FindCUDAToolkit takes the cached
+# CUDA_<lib>_LIBRARY as given; the headers, if only there, go in through the compile flags.
+use_pip_cublas() {
+    local lib lt inc
+    lib="$(python3 -c 'import glob, site
+for p in site.getsitepackages():
+    for f in sorted(glob.glob(p + "/nvidia/*/lib/libcublas.so.*")):
+        print(f); raise SystemExit' 2>/dev/null)"
+    if [[ -z "$lib" ]]; then
+        echo "cuBLAS: not under /usr/local/cuda nor python3's nvidia/*/lib (configure will fail)"
+        return
+    fi
+    lt="$(compgen -G "$(dirname "$lib")/libcublasLt.so.*" | sort | head -1)"
+    inc="$(dirname "$(dirname "$lib")")/include"
+    echo "cuBLAS: $lib, $lt (python3's wheel)"
+    cmake_args+=("-DCUDA_cublas_LIBRARY=$lib" "-DCUDA_cublasLt_LIBRARY=$lt")
+    if [[ -f "$inc/cublas_v2.h" && ! -f /usr/local/cuda/include/cublas_v2.h ]]; then
+        cmake_args+=("-DCMAKE_CUDA_FLAGS=-I$inc" "-DCMAKE_C_FLAGS=-I$inc")
+    fi
+    ld_add "$(dirname "$lib")"
+}
+
+# One `liver-vlm bench` run; its JSON (or an error record) becomes one line of $res.
+bench_engine() {
+    local kind="$1" size="$2" batch="$3" prec="$4" f rc
+    f="$tmp/lv-$kind-$size-$prec.json"
+    echo "-- liver-vlm bench $kind --device cuda --precision $prec --size $size --batch $batch"
+    timeout 90 "$build/liver-vlm" bench "$kind" --device cuda --precision "$prec" --size "$size" --batch "$batch" \
+        --steps "$steps" --warmup "$warmup" --json >"$f" 2>"$f.err"
+    rc=$?
+    sed 's/^/   /' "$f.err"
+    python3 - "$f" "$f.err" "$rc" "$kind" "$size" "$batch" "$prec" >>"$res" <<'PY'
+import json, sys
+f, ferr, rc, kind, size, batch, prec = sys.argv[1:]
+base = {"engine": "liver-vlm", "benchmark": kind, "size": int(size), "batch": int(batch), "precision": prec}
+try:
+    r = json.load(open(f)) if rc == "0" else None
+except ValueError:
+    r = None
+if r is None:
+    lines = [l.strip() for l in open(ferr, errors="replace") if l.strip()]
+    why = "timed out" if rc in ("124", "137") else (lines[-1] if lines else "no output")
+    r = dict(base, error=f"rc={rc}: {why}"[:300])
+else:
+    r = dict(base, **r)
+print(json.dumps(r))
+PY
+    if [[ "$rc" == 0 ]]; then
+        python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])][-1]; print("   %.1f images/s, %.2f ms/step, loss %.4f -> %.4f" % (r["images_per_s"], r["ms_per_step"], r["loss_first"], r["loss_last"]))' "$res" || true
+    else
+        echo "   FAILED (rc=$rc)"; bench_fail=$((bench_fail + 1))
+    fi
+}
+
+# The one table: each engine figure beside the PyTorch configuration it is measured against.
+summary() {
+    python3 - "$1" "$runs" <<'PY'
+import json, sys
+path, runs = sys.argv[1], [tuple(r.split(":")) for r in sys.argv[2].split()]
+recs = []
+for line in open(path):
+    line = line.strip()
+    if line:
+        try:
+            recs.append(json.loads(line))
+        except ValueError:
+            pass
+def key(r, field):
+    return (r.get("benchmark"), int(r.get("size", 0)), int(r.get("batch", 0)), r.get(field))
+ours = {key(r, "precision"): r for r in recs if r.get("engine") == "liver-vlm"}
+torch = {key(r, "config"): r for r in recs if r.get("engine") == "pytorch"}
+def fig(r):
+    if r is None:
+        return None, "not run"
+    if "error" in r:
+        e = r["error"]
+        return None, "skipped" if e.startswith("skipped") else "failed"
+    return r["images_per_s"], f"{r['images_per_s']:.1f}"
+pairs = [("fp32", "eager-fp32"), ("tf32", "eager-tf32"), ("tf32", "amp-cl"), ("tf32", "compile")]
+gpu = next((r.get("gpu") for r in recs if r.get("gpu")), "?")
+tv = next((r.get("torch") for r in recs if r.get("torch")), "?")
+print(f"liver-vlm vs PyTorch {tv} on {gpu}: images/s (median step), ratio = liver-vlm / PyTorch")
+print()
+print("| bench | size | batch | liver-vlm | img/s | PyTorch | img/s | ratio |")
+print("|---|---|---|---|---|---|---|---|")
+verdict = []
+for kind, size, batch in runs:
+    k = (kind, int(size), int(batch))
+    for prec, cfg in pairs:
+        a, at = fig(ours.get(k + (prec,)))
+        b, bt = fig(torch.get(k + (cfg,)))
+        ratio = f"{a / b:.2f}x" if a and b else "-"
+        print(f"| {kind} | {size} | {batch} | {prec} | {at} | {cfg} | {bt} | {ratio} |")
+        if prec == "fp32":
+            met = "met" if a and b and a >= b else "NOT met" if a and b else "unknown"
+            verdict.append(f"{kind} {size}x{size}: liver-vlm fp32 >= PyTorch eager fp32: {met}")
+print()
+for v in verdict:
+    print("target:", v)
+errs = {}
+for r in recs:
+    if "error" in r and not r["error"].startswith("skipped"):
+        who = "%s %s %s %s" % (r.get("engine"), r.get("benchmark"), r.get("size"), r.get("precision") or r.get("config"))
+        errs.setdefault((r.get("engine"), r["error"]), []).append(who)
+for (engine, e), whos in errs.items():
+    print(f"error ({whos[0]}" + (f" and {len(whos) - 1} more" if len(whos) > 1 else "") + f"): {e}")
+PY
+}
+
 main() {
-    local -A result=([build]="failed" [tests]="not run" [info]="not run" [bench]="not run")
-    local pass=0 skip=0 fail=0 t0 card dep var header lib pkg prefix file rc
-    local cmake_args=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DLV_CUDA=ON)
-    local ld_dirs=()
+    local -A result=([kit]="none (system libraries)" [build]="failed" [tests]="not run" [info]="not run"
+                     [ops]="not run" [engine]="not run" [pytorch]="not run")
+    local pass=0 skip=0 fail=0 t0 card dep var header lib pkg prefix file rc targets=() f kind size batch prec
+    local cmake_args=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DLV_CUDA=ON -DLV_MPI=OFF)
+    hdf5_done=0 bench_fail=0
+    t_start=$SECONDS
+    outdir="${OUT:-$build/gpu-check}"
+    mkdir -p "$outdir" "$build"
+    res="$outdir/bench.jsonl"
+    : >"$res"
+    tmp="$(mktemp -d /tmp/lv-gpu-check.XXXXXX)"
 
     echo "== machine ($(date -u '+%Y-%m-%d %H:%M UTC'))"
-    nvidia-smi -L || echo "nvidia-smi failed (no driver?)"
-    "$nvcc" --version || echo "nvcc not found at $nvcc"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader ||
+        echo "nvidia-smi failed (no driver?)"
+    "$nvcc" --version | tail -2 || echo "nvcc not found at $nvcc"
     cmake --version | head -1
+    cc --version 2>/dev/null | head -1
+    echo "cpus: $(nproc), python3: $(command -v python3)"
     card="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1 || true)"
 
-    echo "== dependencies"
+    step "dependencies"
+    if compgen -G "$kit_dir/*.deb" >/dev/null; then
+        if use_kit; then result[kit]="$kit_root (from $kit_dir)"
+        else result[kit]="unpack failed"; fi
+    else
+        echo "kit: no $kit_dir/*.deb (run tools/gpu-kit.sh before the session and carry .gpu-kit): system libraries"
+    fi
     for dep in "CUDNN cudnn.h libcudnn cudnn" "NCCL nccl.h libnccl nccl"; do
         read -r var header lib pkg <<<"$dep"
         if prefix="$(find_prefix "$header" "$lib" "$pkg")"; then
             file="$(lib_file "$prefix" "$lib")"
             echo "$var: $prefix ($file)"
             cmake_args+=("-D${var}_ROOT=$prefix" "-D${var}_INCLUDE_DIR=$prefix/include" "-D${var}_LIBRARY=$file")
-            [[ " ${ld_dirs[*]:-} " == *" $(dirname "$file") "* ]] || ld_dirs+=("$(dirname "$file")")
+            ld_add "$(dirname "$file")"
         else
             echo "$var: not under /usr/local/cuda nor python3's nvidia/$pkg (configure will fail)"
         fi
     done
-    compgen -G "/usr/local/cuda/lib*/libcublas.so*" >/dev/null || echo "cuBLAS: not under /usr/local/cuda"
-    if compgen -G "/usr/include/hdf5.h" >/dev/null || compgen -G "/usr/include/hdf5/*/hdf5.h" >/dev/null ||
-       compgen -G "/usr/local/include/hdf5.h" >/dev/null; then
-        echo "HDF5: headers found"
+    if compgen -G "/usr/local/cuda/lib*/libcublas.so*" >/dev/null ||
+       compgen -G "/usr/local/cuda/targets/x86_64-linux/lib/libcublas.so*" >/dev/null; then
+        echo "cuBLAS: /usr/local/cuda"
     else
-        echo "HDF5: no hdf5.h, building with -DLV_HDF5=OFF"
-        cmake_args+=(-DLV_HDF5=OFF)
+        use_pip_cublas
     fi
-
-    echo "== configure + build ($build, -j$jobs)"
-    t0=$SECONDS
-    if cmake -S "$root" -B "$build" "${cmake_args[@]}" && cmake --build "$build" -j "$jobs"; then
-        result[build]="ok ($((SECONDS - t0)) s)"
-    fi
-    if ((${#ld_dirs[@]})); then
-        LD_LIBRARY_PATH="$(IFS=:; echo "${ld_dirs[*]}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-        export LD_LIBRARY_PATH
+    if ((!hdf5_done)); then
+        if compgen -G "/usr/include/hdf5.h" >/dev/null || compgen -G "/usr/include/hdf5/*/hdf5.h" >/dev/null ||
+           compgen -G "/usr/local/include/hdf5.h" >/dev/null; then
+            echo "HDF5: system headers found"
+        else
+            echo "HDF5: no hdf5.h, building with -DLV_HDF5=OFF"
+            cmake_args+=(-DLV_HDF5=OFF)
+        fi
     fi
     echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 
-    if [[ "${result[build]}" == ok* ]]; then
-        echo "== GPU tests (ctest -L gpu)"
-        t0=$SECONDS
-        (cd "$build" && ctest -L gpu --output-on-failure) 2>&1 | tee "$build/gpu-ctest.log" || true
-        pass=$(grep -cE 'Test +#[0-9]+: .* Passed' "$build/gpu-ctest.log" || true)
-        skip=$(grep -cE 'Test +#[0-9]+: .*\*\*\*Skipped' "$build/gpu-ctest.log" || true)
-        fail=$(grep -cE 'Test +#[0-9]+: .*(\*\*\*(Failed|Exception|Timeout)|Not Run)' "$build/gpu-ctest.log" || true)
-        result[tests]="$pass passed, $skip skipped, $fail failed ($((SECONDS - t0)) s)"
-        if ((pass + fail == 0)); then result[tests]+=" -- nothing ran on the GPU: device not seen?"; fi
-
-        echo "== liver-vlm info"
-        if "$build/liver-vlm" info; then result[info]="ok"; else result[info]="failed (rc=$?)"; fi
-
-        echo "== liver-vlm bench ops --device cuda --json"
-        file="${OUT:-$build}/bench-ops.json"
-        if "$build/liver-vlm" bench ops --device cuda --json >"$file"; then
-            cat "$file"; result[bench]="ok ($file)"
-        else
-            rc=$?; cat "$file"; [[ -s "$file" ]] || rm -f "$file"
-            result[bench]="failed (rc=$rc; expected until the CUDA kernels land)"
+    step "configure + build ($build, -j$jobs)"
+    t0=$SECONDS
+    targets=(liver-vlm)
+    for f in "$root"/tests/test_cuda_*.c; do targets+=("$(basename "$f" .c)"); done
+    if timeout 120 cmake -S "$root" -B "$build" "${cmake_args[@]}"; then
+        grep -E '^((CJSON|UTF8PROC|OPENBLAS|DNNL|CUDNN|NCCL)_(INCLUDE_DIR|LIBRARY)|HDF5_(C_INCLUDE_DIR|hdf5_LIBRARY_RELEASE)|LV_(CPU_GEMM|HDF5|MPI|CUDA)):' \
+            "$build/CMakeCache.txt" | sed 's/^/  found: /'
+        # liver-vlm must build; a broken test only loses that test (keep going past it).
+        local keep=(-k); [[ -f "$build/build.ninja" ]] && keep=(-k 0)
+        if timeout 300 cmake --build "$build" -j "$jobs" --target liver-vlm &&
+           { timeout 240 cmake --build "$build" -j "$jobs" --target "${targets[@]}" -- "${keep[@]}" ||
+             echo "some gpu tests did not build (ctest reports them as not run)"; }; then
+            result[build]="ok ($((SECONDS - t0)) s, ${#targets[@]} targets)"
         fi
     fi
 
+    if [[ "${result[build]}" == ok* ]]; then
+        step "GPU tests (ctest -L gpu)"
+        t0=$SECONDS
+        (cd "$build" && OMP_NUM_THREADS=4 OPENBLAS_NUM_THREADS=4 timeout 240 ctest -L gpu -j 4 --output-on-failure) 2>&1 |
+            tee "$build/gpu-ctest.log"
+        pass=$(grep -cE 'Test +#[0-9]+: .* Passed' "$build/gpu-ctest.log")
+        skip=$(grep -cE 'Test +#[0-9]+: .*\*\*\*Skipped' "$build/gpu-ctest.log")
+        fail=$(grep -cE 'Test +#[0-9]+: .*(\*\*\*(Failed|Exception|Timeout)|Not Run)' "$build/gpu-ctest.log")
+        result[tests]="$pass passed, $skip skipped, $fail failed ($((SECONDS - t0)) s)"
+        if ((pass + fail == 0)); then result[tests]+=" -- nothing ran on the GPU: device not seen?"; fi
+
+        step "liver-vlm info"
+        if timeout 30 "$build/liver-vlm" info; then result[info]="ok"; else result[info]="failed (rc=$?)"; fi
+
+        step "liver-vlm bench ops --device cuda (conv shapes, 64x64, batch 32)"
+        if timeout 60 "$build/liver-vlm" bench ops --device cuda --reps 10; then result[ops]="ok"
+        else result[ops]="failed (rc=$?)"; fi
+
+        step "liver-vlm bench train|eval --device cuda ($steps steps after $warmup warm-up)"
+        t0=$SECONDS
+        for run in $runs; do
+            IFS=: read -r kind size batch <<<"$run"
+            for prec in fp32 tf32; do bench_engine "$kind" "$size" "$batch" "$prec"; done
+        done
+        result[engine]="$(( $(wc -w <<<"$runs") * 2 - bench_fail )) of $(( $(wc -w <<<"$runs") * 2 )) ran ($((SECONDS - t0)) s)"
+    fi
+
+    # PyTorch runs even when the build failed: its figures are the baseline either way. Its
+    # own libraries, not the kit's, so the original LD_LIBRARY_PATH.
+    step "PyTorch (bench/torch_gpu.py): eager fp32, eager TF32, AMP bf16 + channels_last"
+    t0=$SECONDS
+    local torch_runs run_list
+    read -ra run_list <<<"$runs"
+    torch_runs="$(IFS=,; echo "${run_list[*]}")"
+    LD_LIBRARY_PATH="$orig_ld" PYTHONUNBUFFERED=1 timeout 180 python3 "$root/bench/torch_gpu.py" --runs "$torch_runs" \
+        --configs eager-fp32,eager-tf32,amp-cl --steps "$steps" --warmup "$warmup" --out "$res"
+    local left=$((budget_s - $(elapsed) - 20))
+    step "PyTorch torch.compile (AMP + channels_last), $left s left of the ${budget_s} s budget"
+    if ((left >= 60)); then
+        LD_LIBRARY_PATH="$orig_ld" PYTHONUNBUFFERED=1 timeout "$left" python3 "$root/bench/torch_gpu.py" \
+            --runs "$torch_runs" --configs compile --steps "$steps" --warmup "$warmup" \
+            --deadline-s $((left - 45)) --out "$res"
+    else
+        echo "no time left for torch.compile: skipped"
+    fi
+    result[pytorch]="$(grep -c '"engine": "pytorch"' "$res") records, $(grep '"engine": "pytorch"' "$res" | grep -c '"error"') failed or skipped ($((SECONDS - t0)) s)"
+
+    step "summary: ${card:-no GPU seen}, $(date -u '+%Y-%m-%d'), $(elapsed) s in all"
+    summary "$res" | tee "$outdir/summary.md"
     echo
-    echo "== summary: ${card:-no GPU seen}, $(date -u '+%Y-%m-%d')"
-    printf '| %-6s | %s\n' step result ------ ------
-    for k in build tests info bench; do printf '| %-6s | %s\n' "$k" "${result[$k]}"; done
+    printf '| %-7s | %s\n' step result ------- ------
+    for k in kit build tests info ops engine pytorch; do printf '| %-7s | %s\n' "$k" "${result[$k]}"; done
     if [[ -f "$build/gpu-ctest.log" ]]; then
         sed -nE 's/^ *[0-9]+\/[0-9]+ +Test +#[0-9]+: +/  /p' "$build/gpu-ctest.log"
     fi
-    [[ "${result[build]}" == ok* ]] && ((fail == 0))
+    echo "results: $res, $outdir/summary.md"
+    rm -rf "$tmp"
+    [[ "${result[build]}" == ok* ]] && ((fail == 0 && pass > 0 && bench_fail == 0))
 }
 
+if [[ "${1:-}" == "--summary" ]]; then
+    [[ -f "${2:-}" ]] || { echo "usage: tools/gpu-check.sh --summary bench.jsonl" >&2; exit 2; }
+    summary "$2"
+    exit
+fi
 if [[ -n "${OUT:-}" ]]; then
     mkdir -p "$OUT"
     main 2>&1 | tee "$OUT/gpu-check.log"   # pipefail: main's verdict is the exit status
