@@ -97,9 +97,12 @@ lv_status lv_bert_load_hf_folder(const lv_bert *m, float *params, const char *di
     if (!exists(path)) {
         LV_TRY(join(bin, sizeof bin, dir, "pytorch_model.bin"));
         if (exists(bin))
+            /* clone(): BertForPreTraining files tie cls.predictions.decoder to the word
+             * embeddings, and save_file refuses tensors that share memory. */
             return lv_errorf(LV_ERR_INPUT, "%s: only pytorch_model.bin (a Python pickle, not read "
                              "here); convert it once in Python: safetensors.torch.save_file("
-                             "torch.load(\"pytorch_model.bin\"), \"model.safetensors\")", dir);
+                             "{k: v.clone() for k, v in torch.load(\"pytorch_model.bin\", "
+                             "map_location=\"cpu\").items()}, \"model.safetensors\")", dir);
         return lv_errorf(LV_ERR_INPUT, "%s: no model.safetensors in the text model folder", dir);
     }
     lv_st_file *f = NULL;
