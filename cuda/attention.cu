@@ -5,6 +5,7 @@
 #include <cfloat>
 
 #include "cuda/cuda_backend.h"
+#include "cuda/reduce.cuh"
 
 #define ATT_THREADS 128 /* one warp per probability row, 4 rows per block */
 
@@ -24,21 +25,6 @@
  *   dV^T += dOc Pc^T  (N,T, m=hd, n=t, k=t)      dP^T = Vc^T dOc        (T,N, m=t,  n=t, k=hd)
  *   dQ^T += Kc dSc    (N,N, m=hd, n=t, k=t)      dK^T += Qc dSc^T       (N,T, m=hd, n=t, k=t)
  * where Pc (ld t) holds P^T, i.e. row-major P, since element (j, i) of Pc is at i*t + j. */
-
-/* Butterfly reductions: every lane ends with the same value (a + b == b + a exactly), and
- * the tree is fixed, so a row gives the same bits on every run. */
-static __device__ float warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) {
-        float u = __shfl_xor_sync(0xffffffffu, v, o);
-        v = u > v ? u : v;
-    }
-    return v;
-}
-
-static __device__ double warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
 
 /* The score (GEMM dot, scaled in double and rounded once, as the CPU) plus the mask term.
  * HF adds finfo.min in float: for any ordinary score the sum rounds to exactly -FLT_MAX, so
@@ -64,10 +50,10 @@ static __global__ void attn_softmax_kernel(float *att, const int *mask, int b, i
             float sc = masked_score(p[j], scale, m, j);
             mx = sc > mx ? sc : mx;
         }
-        mx = warp_max(mx);
+        mx = lv_warp_max_f(mx);
         double sum = 0;
         for (int j = lane; j < t; j += 32) sum += (double)expf(masked_score(p[j], scale, m, j) - mx);
-        const double inv = 1.0 / warp_sum(sum);
+        const double inv = 1.0 / lv_warp_sum(sum);
         /* Each lane rewrites only the entries it alone read. */
         for (int j = lane; j < t; j += 32)
             p[j] = (float)((double)expf(masked_score(p[j], scale, m, j) - mx) * inv);
@@ -86,7 +72,7 @@ static __global__ void attn_softmax_backward_kernel(float *ds, const float *att,
         float *d = ds + r * t;
         double dot = 0;
         for (int j = lane; j < t; j += 32) dot += (double)p[j] * d[j];
-        dot = warp_sum(dot);
+        dot = lv_warp_sum(dot);
         for (int j = lane; j < t; j += 32) d[j] = (float)(p[j] * ((double)d[j] - dot) * scale);
     }
 }

@@ -1,6 +1,7 @@
 /* avgpool: global average pool, CUDA twin of core/cpu/avgpool.c: in [n,c,hw] -> out [n,c] (not a
  * windowed pool). Plane sums in double like the CPU twin, in a fixed warp tree: no atomics. */
 #include "cuda/cuda_backend.h"
+#include "cuda/reduce.cuh"
 
 #define AVG_THREADS 256
 
@@ -12,7 +13,7 @@ static __global__ void avgpool_fwd(float *out, const float *in, size_t planes, i
         const float *x = in + p * (size_t)hw;
         double s = 0.0;
         for (int i = lane; i < hw; i += 32) s += (double)x[i];
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_down_sync(0xffffffffu, s, o);
+        s = lv_warp_sum_down(s);
         if (lane == 0) out[p] = (float)(s / hw);
     }
 }

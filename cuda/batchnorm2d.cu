@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "cuda/cuda_backend.h"
+#include "cuda/reduce.cuh"
 
 #define BN_THREADS 256
 /* Units (floats, or float4s on the vector path) one reduction block covers: small enough that
@@ -53,25 +54,6 @@ struct bn_walk {
     }
 };
 
-/* Block-wide sum in a fixed tree (warp shuffles, then warp 0 over the warp sums); the total
- * is valid in thread 0. blockDim.x must be a multiple of 32. `sh` holds 32 doubles. */
-static __device__ double bn_block_sum(double v, double *sh) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (lane == 0) sh[warp] = v;
-    __syncthreads();
-    v = threadIdx.x < (blockDim.x >> 5) ? sh[threadIdx.x] : 0.0;
-    if (warp == 0)
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    __syncthreads(); /* sh may be reused by the next call */
-    return v;
-}
-
-static __device__ double bn_warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    return v;
-}
-
 /* Pass 1 of training statistics, block (c, split): sums of d and d^2 in double with
  * d = x - x[0 of channel c]. The shift makes one pass as exact as the CPU's two (the
  * cancellation in S2 - S1^2/N is of order (mean - shift)^2 / var, and the shift is a sample
@@ -94,8 +76,8 @@ static __global__ void bn_stats_partial(double *part, const float *in, int C, in
             s2 += d * d;
         }
     }
-    s1 = bn_block_sum(s1, sh);
-    s2 = bn_block_sum(s2, sh);
+    s1 = lv_block_sum0(s1, sh);
+    s2 = lv_block_sum0(s2, sh);
     if (threadIdx.x == 0) {
         size_t o = ((size_t)c * gridDim.y + sp) * 2;
         part[o] = s1;
@@ -118,8 +100,8 @@ static __global__ void bn_stats_finish(float *scale, float *shift_out, float *sa
         s1 += part[((size_t)c * splits + k) * 2];
         s2 += part[((size_t)c * splits + k) * 2 + 1];
     }
-    s1 = bn_warp_sum(s1);
-    s2 = bn_warp_sum(s2);
+    s1 = lv_warp_sum_down(s1);
+    s2 = lv_warp_sum_down(s2);
     if (lane != 0) return;
     const double dmean = s1 / count;
     const double mean = (double)in[(size_t)c * hw] + dmean;
@@ -191,8 +173,8 @@ static __global__ void bn_bwd_partial(double *part, const float *dout, const flo
             sdyx += (double)dy[k] * ((double)x[k] - mean);
         }
     }
-    sdy = bn_block_sum(sdy, sh);
-    sdyx = bn_block_sum(sdyx, sh);
+    sdy = lv_block_sum0(sdy, sh);
+    sdyx = lv_block_sum0(sdyx, sh);
     if (threadIdx.x == 0) {
         size_t o = ((size_t)c * gridDim.y + sp) * 2;
         part[o] = sdy;
@@ -212,8 +194,8 @@ static __global__ void bn_bwd_finish(float *coef, float *dgamma, float *dbeta, c
         sdy += part[((size_t)c * splits + k) * 2];
         sdyx += part[((size_t)c * splits + k) * 2 + 1];
     }
-    sdy = bn_warp_sum(sdy);
-    sdyx = bn_warp_sum(sdyx);
+    sdy = lv_warp_sum_down(sdy);
+    sdyx = lv_warp_sum_down(sdyx);
     if (lane != 0) return;
     const double invstd = save_invstd[c];
     const double sdy_xhat = sdyx * invstd;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "cuda/cuda_backend.h"
+#include "cuda/reduce.cuh"
 
 #define SBN_THREADS 256
 /* Same partition as batchnorm2d.cu: it depends on the shape only, so the summation order is
@@ -51,24 +52,6 @@ struct sbn_walk {
     }
 };
 
-/* Fixed-tree block sum, valid in thread 0; blockDim.x a multiple of 32, sh 32 doubles. */
-static __device__ double sbn_block_sum(double v, double *sh) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (lane == 0) sh[warp] = v;
-    __syncthreads();
-    v = threadIdx.x < (blockDim.x >> 5) ? sh[threadIdx.x] : 0.0;
-    if (warp == 0)
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    __syncthreads();
-    return v;
-}
-
-static __device__ double sbn_warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    return v;
-}
-
 /* Block (c, split): sum of x, or of (x - center[c])^2 when center is given, in double. */
 template <int V>
 static __global__ void sbn_stats_partial(double *part, const float *in, const float *center, int C,
@@ -92,7 +75,7 @@ static __global__ void sbn_stats_partial(double *part, const float *in, const fl
             for (int k = 0; k < V; k++) acc += (double)v[k];
         }
     }
-    acc = sbn_block_sum(acc, sh);
+    acc = lv_block_sum0(acc, sh);
     if (threadIdx.x == 0) part[(size_t)c * gridDim.y + sp] = acc;
 }
 
@@ -102,7 +85,7 @@ static __global__ void sbn_stats_finish(float *acc, const double *part, int spli
     if (c >= C) return; /* whole warps leave together */
     double s = 0.0;
     for (int k = lane; k < splits; k += 32) s += part[(size_t)c * splits + k];
-    s = sbn_warp_sum(s);
+    s = lv_warp_sum_down(s);
     if (lane == 0) acc[c] = (float)s;
 }
 
@@ -165,8 +148,8 @@ static __global__ void sbn_bwd_partial(double *part, const float *dout, const fl
             sdyx += (double)dy[k] * ((double)x[k] - mean);
         }
     }
-    sdy = sbn_block_sum(sdy, sh);
-    sdyx = sbn_block_sum(sdyx, sh);
+    sdy = lv_block_sum0(sdy, sh);
+    sdyx = lv_block_sum0(sdyx, sh);
     if (threadIdx.x == 0) {
         size_t o = ((size_t)c * gridDim.y + sp) * 2;
         part[o] = sdy;
@@ -185,8 +168,8 @@ static __global__ void sbn_bwd_finish(float *acc, float *dgamma, float *dbeta, c
         sdy += part[((size_t)c * splits + k) * 2];
         sdyx += part[((size_t)c * splits + k) * 2 + 1];
     }
-    sdy = sbn_warp_sum(sdy);
-    sdyx = sbn_warp_sum(sdyx);
+    sdy = lv_warp_sum_down(sdy);
+    sdyx = lv_warp_sum_down(sdyx);
     if (lane != 0) return;
     const double sdy_xhat = sdyx * (double)save_invstd[c];
     if (acc) {

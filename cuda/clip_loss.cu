@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "cuda/cuda_backend.h"
+#include "cuda/reduce.cuh"
 
 #define COSINE_EPS 1e-12f /* F.normalize's default eps, as core/cpu/cosine_rows.h */
 #define SCALE_MAX 100.0f  /* CLIP's clamp on exp(logit_scale) */
@@ -21,27 +22,6 @@
  *   gemm       dU = sG diag(1/|txt|) txt, dV = (sG)^T diag(1/|img|) img  [b,d] each
  *   normback   through the normalisation into dimg/dtxt (ADD)           (a block per row) */
 
-static __device__ double warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-static __device__ double warp_max(double v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
-/* Sum over the block, the same fixed-order value in every thread; all threads call it. */
-static __device__ double block_sum(double v, double *red) {
-    v = warp_sum(v);
-    __syncthreads(); /* red[] may still be read by the previous call */
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
-    __syncthreads();
-    double t = 0.0;
-    for (int w = 0; w < (int)(blockDim.x >> 5); w++) t += red[w];
-    return t;
-}
-
 /* s = min(exp(ls), 100) with exp in float as torch (computed in double and rounded once,
  * as close to the CPU's expf as CUDA gets). */
 static __device__ float scale_exp(const float *logit_scale) { return (float)exp((double)logit_scale[0]); }
@@ -54,7 +34,7 @@ static __global__ void clip_norms(double *nrm, double *inv, const float *img, co
     const float *x = r < b ? img + (size_t)r * d : txt + (size_t)(r - b) * d;
     double ss = 0.0;
     for (int t = threadIdx.x; t < d; t += blockDim.x) ss += (double)x[t] * x[t];
-    ss = block_sum(ss, red);
+    ss = lv_block_sum(ss, red);
     if (threadIdx.x == 0) {
         double n = sqrt(ss);
         nrm[r] = n;
@@ -114,10 +94,10 @@ static __global__ void clip_lse(double *lse, const double *cosm, const float *lo
     const size_t step = is_row ? 1 : (size_t)b, base = is_row ? (size_t)l * b : (size_t)l;
     double mx = -INFINITY;
     for (int k = lane; k < b; k += 32) mx = fmax(mx, s * cosm[base + k * step]);
-    mx = warp_max(mx);
+    mx = lv_warp_max(mx);
     double se = 0.0;
     for (int k = lane; k < b; k += 32) se += exp(s * cosm[base + k * step] - mx);
-    se = warp_sum(se);
+    se = lv_warp_sum(se);
     if (lane == 0) lse[line] = mx + log(se);
 }
 
@@ -138,7 +118,7 @@ static __global__ void clip_grad(double *sG, double *row_loss, double *row_dscal
         dsc += g * ci[j];
         sG[(size_t)i * b + j] = s * g;
     }
-    dsc = warp_sum(dsc);
+    dsc = lv_warp_sum(dsc);
     if (lane == 0) {
         row_loss[i] = row_lse + col_lse[i] - 2.0 * s * ci[i];
         row_dscale[i] = dsc;
@@ -153,8 +133,8 @@ static __global__ void clip_finish(float *loss, float *dscale, const double *row
         ls += row_loss[k];
         ds += row_dscale[k];
     }
-    ls = block_sum(ls, red);
-    ds = block_sum(ds, red);
+    ls = lv_block_sum(ls, red);
+    ds = lv_block_sum(ds, red);
     if (threadIdx.x == 0) {
         if (loss) loss[0] = (float)(ls * (0.5 / b));
         /* torch.clamp passes the gradient only where exp(ls) <= 100; exp's backward
@@ -178,7 +158,7 @@ static __global__ void clip_normback(float *dimg, float *dtxt, const double *dU,
     const double den = through_norm ? n : (double)COSINE_EPS;
     double dot = 0.0;
     for (int t = threadIdx.x; t < d; t += blockDim.x) dot += du[t] * (double)x[t];
-    dot = block_sum(dot, red);
+    dot = lv_block_sum(dot, red);
     const double k = (through_norm && n > 0.0) ? dot / (den * den * n) : 0.0;
     dx += (size_t)row * d;
     for (int t = threadIdx.x; t < d; t += blockDim.x) dx[t] += (float)(du[t] / den - k * (double)x[t]);

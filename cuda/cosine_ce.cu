@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "cuda/cuda_backend.h"
+#include "cuda/reduce.cuh"
 
 #define COSINE_EPS 1e-12f   /* F.normalize's default eps, as core/cpu/cosine_rows.h */
 #define SCALE_MAX 100.0f    /* CLIP's clamp on exp(logit_scale) */
@@ -29,29 +30,6 @@
  * labels first (b ints, cheap next to c*d) and, if one is bad, writes nothing at all except
  * a NaN loss: the trainer already skips a step whose loss is not finite. The data layer
  * validates labels when a dataset is loaded (data/split.c, data/h5_writer.c). */
-
-/* Sum over a warp by a butterfly: every lane ends with the same, order-fixed total. */
-static __device__ double warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-static __device__ double warp_max(double v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
-/* Sum over the block (blockDim.x a multiple of 32), returned to every thread in a fixed
- * order. All threads must call it; red[] holds one slot per warp. */
-static __device__ double block_sum(double v, double *red) {
-    v = warp_sum(v);
-    __syncthreads(); /* red[] may still be read by a previous call */
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
-    __syncthreads();
-    double t = 0.0;
-    for (int w = 0; w < (int)(blockDim.x >> 5); w++) t += red[w];
-    return t;
-}
 
 /* 1 in every thread when some label lies outside [0,c). */
 static __device__ int any_bad_label(const int *labels, int b, int c) {
@@ -79,7 +57,7 @@ static __global__ void cosine_ce_rows(float *logits, double *row_loss, double *r
     const float *x = img + (size_t)i * d;
     double ss = 0.0;
     for (int t = tid; t < d; t += blockDim.x) ss += (double)x[t] * x[t];
-    ss = block_sum(ss, red);
+    ss = lv_block_sum(ss, red);
     const double xn = sqrt(ss);
     /* A comparison, not fmax: a NaN norm stays NaN, as torch's clamp_min. */
     const double den = xn < (double)COSINE_EPS ? (double)COSINE_EPS : xn;
@@ -92,8 +70,8 @@ static __global__ void cosine_ce_rows(float *logits, double *row_loss, double *r
             dot += (double)x[t] * v;
             cc += v * v;
         }
-        dot = warp_sum(dot);
-        cc = warp_sum(cc);
+        dot = lv_warp_sum(dot);
+        cc = lv_warp_sum(cc);
         if (lane == 0) {
             double cn = sqrt(cc);
             double cden = cn < (double)COSINE_EPS ? (double)COSINE_EPS : cn;
@@ -115,10 +93,10 @@ static __global__ void cosine_ce_rows(float *logits, double *row_loss, double *r
         /* Max first: exp(100) overflows in float, and the twins should read alike. */
         double zmax = -INFINITY;
         for (int j = lane; j < c; j += 32) zmax = fmax(zmax, s * s_cos[j]);
-        zmax = warp_max(zmax);
+        zmax = lv_warp_max(zmax);
         double se = 0.0;
         for (int j = lane; j < c; j += 32) se += exp(s * s_cos[j] - zmax);
-        const double lse = zmax + log(warp_sum(se));
+        const double lse = zmax + log(lv_warp_sum(se));
         double dsc = 0.0;
         for (int j = lane; j < c; j += 32) {
             double g = (exp(s * s_cos[j] - lse) - (j == y ? 1.0 : 0.0)) / b;
@@ -127,7 +105,7 @@ static __global__ void cosine_ce_rows(float *logits, double *row_loss, double *r
             s_coef[j] = sg / s_cden[j];
             if (gs) gs[(size_t)i * c + j] = sg / den;
         }
-        dsc = warp_sum(dsc);
+        dsc = lv_warp_sum(dsc);
         if (lane == 0) {
             row_loss[i] = lse - s * s_cos[y];
             row_dscale[i] = dsc;
@@ -147,7 +125,7 @@ static __global__ void cosine_ce_rows(float *logits, double *row_loss, double *r
         du[t] = acc;
         dot += acc * (double)x[t];
     }
-    dot = block_sum(dot, red);
+    dot = lv_block_sum(dot, red);
     const double k = (xn >= (double)COSINE_EPS && xn > 0.0) ? dot / (den * den * xn) : 0.0;
     float *dx = dimg + (size_t)i * d;
     for (int t = tid; t < d; t += blockDim.x) dx[t] += (float)(du[t] / den - k * (double)x[t]);
@@ -171,8 +149,8 @@ static __global__ void cosine_ce_finish(float *loss, float *dscale, float *dcls,
             ls += row_loss[k];
             ds += row_dscale[k];
         }
-        ls = block_sum(ls, red);
-        ds = block_sum(ds, red);
+        ls = lv_block_sum(ls, red);
+        ds = lv_block_sum(ds, red);
         if (tid == 0) {
             if (loss) loss[0] = (float)(ls / b);
             /* clamp's backward passes the gradient only where exp(ls) <= 100; exp's
@@ -187,7 +165,7 @@ static __global__ void cosine_ce_finish(float *loss, float *dscale, float *dcls,
         const float *cj = cls + (size_t)j * d;
         double cc = 0.0;
         for (int t = tid; t < d; t += blockDim.x) cc += (double)cj[t] * cj[t];
-        cc = block_sum(cc, red);
+        cc = lv_block_sum(cc, red);
         const double cn = sqrt(cc);
         const double cden = cn < (double)COSINE_EPS ? (double)COSINE_EPS : cn;
         double *dw = dw_ws + (size_t)j * d;
@@ -198,7 +176,7 @@ static __global__ void cosine_ce_finish(float *loss, float *dscale, float *dcls,
             dw[t] = acc;
             dot += acc * (double)cj[t];
         }
-        dot = block_sum(dot, red);
+        dot = lv_block_sum(dot, red);
         const double k = (cn >= (double)COSINE_EPS && cn > 0.0) ? dot / (cden * cden * cn) : 0.0;
         float *dc = dcls + (size_t)j * d;
         for (int t = tid; t < d; t += blockDim.x) dc[t] += (float)(dw[t] / cden - k * (double)cj[t]);

@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "cuda/cuda_backend.h"
+#include "cuda/reduce.cuh"
 
 #define CE_THREADS 256 /* 8 rows per block */
 
@@ -11,16 +12,6 @@
  * A kernel cannot raise it without a host sync, so every block checks all b labels first
  * and on a bad one writes nothing but a NaN loss (the trainer skips a step whose loss is
  * not finite; datasets validate labels when loaded, data/split.c). */
-
-static __device__ double warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-static __device__ double warp_max(double v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
 
 static __device__ int any_bad_label(const int *labels, int b, int c) {
     int bad = 0;
@@ -40,10 +31,10 @@ static __global__ void ce_rows(double *row_loss, float *dlogits, float *probs, c
         const float *z = logits + (size_t)i * c;
         double mx = -INFINITY;
         for (int j = lane; j < c; j += 32) mx = fmax(mx, (double)z[j]);
-        mx = warp_max(mx);
+        mx = lv_warp_max(mx);
         double se = 0.0;
         for (int j = lane; j < c; j += 32) se += exp((double)z[j] - mx);
-        const double lse = mx + log(warp_sum(se));
+        const double lse = mx + log(lv_warp_sum(se));
         const int y = labels ? labels[i] : -1;
         if (row_loss && lane == 0) row_loss[i] = lse - (double)z[y];
         for (int j = lane; j < c; j += 32) {
@@ -63,7 +54,7 @@ static __global__ void ce_finish(float *loss, const double *row_loss, const int 
     }
     double t = 0.0;
     for (int k = threadIdx.x; k < b; k += blockDim.x) t += row_loss[k];
-    t = warp_sum(t);
+    t = lv_warp_sum(t);
     if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = t;
     __syncthreads();
     if (threadIdx.x == 0) {

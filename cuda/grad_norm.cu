@@ -4,25 +4,10 @@
 #include <math.h>
 
 #include "cuda/cuda_backend.h"
+#include "cuda/reduce.cuh"
 
 #define SUMSQ_THREADS 256
 #define SCALE_THREADS 256
-
-static __device__ double warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-/* Sum over the block, the same fixed-order value in every thread; all threads call it. */
-static __device__ double block_sum(double v, double *red) {
-    v = warp_sum(v);
-    __syncthreads(); /* red[] may still be read by the previous call */
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
-    __syncthreads();
-    double t = 0.0;
-    for (int w = 0; w < (int)(blockDim.x >> 5); w++) t += red[w];
-    return t;
-}
 
 /* Pass 1: one double partial per block. A float squared is exact in double, so the only
  * rounding is in the additions, whose order depends on n and the grid alone (the grid is
@@ -35,7 +20,7 @@ static __global__ void sumsq_partial(double *part, const float *g, size_t n) {
         double v = g[i];
         acc += v * v;
     }
-    acc = block_sum(acc, red);
+    acc = lv_block_sum(acc, red);
     if (threadIdx.x == 0) part[blockIdx.x] = acc;
 }
 
@@ -45,7 +30,7 @@ static __global__ void sumsq_finish(float *out, int *nonfinite, const double *pa
     __shared__ double red[32];
     double acc = 0.0;
     for (unsigned k = threadIdx.x; k < nparts; k += blockDim.x) acc += part[k];
-    acc = block_sum(acc, red);
+    acc = lv_block_sum(acc, red);
     if (threadIdx.x == 0) {
         if (!isfinite(acc) && nonfinite) *nonfinite = 1;
         if (out) *out = (float)((double)*out + acc);

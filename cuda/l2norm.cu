@@ -4,24 +4,9 @@
 #include <math.h>
 
 #include "cuda/cuda_backend.h"
+#include "cuda/reduce.cuh"
 
 #define L2_THREADS 256
-
-static __device__ double warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-/* Sum over the block, the same fixed-order value in every thread; all threads call it. */
-static __device__ double block_sum(double v, double *red) {
-    v = warp_sum(v);
-    __syncthreads(); /* red[] may still be read by the previous call */
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
-    __syncthreads();
-    double t = 0.0;
-    for (int w = 0; w < (int)(blockDim.x >> 5); w++) t += red[w];
-    return t;
-}
 
 /* Works in place (out == in): each thread reads x[t] before writing out[t], and the sum is
  * complete (a block barrier) before any write. */
@@ -32,7 +17,7 @@ static __global__ void l2norm_fwd(float *out, float *norm, const float *in, int 
         float *o = out + (size_t)r * dim;
         double ss = 0.0;
         for (int t = threadIdx.x; t < dim; t += blockDim.x) ss += (double)x[t] * x[t];
-        ss = block_sum(ss, red);
+        ss = lv_block_sum(ss, red);
         const float nrm = (float)sqrt(ss);
         /* A comparison, not fmaxf: a NaN norm stays NaN, as torch's clamp_min. */
         const float den = nrm < eps ? eps : nrm;
@@ -56,7 +41,7 @@ static __global__ void l2norm_bwd(float *din, const float *dout, const float *in
         const double den = through_norm ? n : (double)eps;
         double dot = 0.0;
         for (int t = threadIdx.x; t < dim; t += blockDim.x) dot += (double)g[t] * x[t];
-        dot = block_sum(dot, red);
+        dot = lv_block_sum(dot, red);
         const double k = (through_norm && n > 0.0) ? dot / (den * den * n) : 0.0;
         for (int t = threadIdx.x; t < dim; t += blockDim.x)
             dx[t] += (float)((double)g[t] / den - k * (double)x[t]);

@@ -2,22 +2,9 @@
  * row: max first (no overflow), then a double sum in a fixed butterfly, so a row gives the
  * same bits on every run; backward reads only the saved output, never the input. */
 #include "cuda/cuda_backend.h"
+#include "cuda/reduce.cuh"
 
 #define SM_THREADS 128 /* 4 rows per block */
-
-/* Butterfly reductions: every lane ends with the same value (a + b == b + a exactly). */
-static __device__ float warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) {
-        float u = __shfl_xor_sync(0xffffffffu, v, o);
-        v = u > v ? u : v;
-    }
-    return v;
-}
-
-static __device__ double warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
 
 /* Safe in place (out == in): each lane rewrites only the entries it alone reads. */
 static __global__ void softmax_forward_kernel(float *out, const float *in, int rows, int cols) {
@@ -28,10 +15,10 @@ static __global__ void softmax_forward_kernel(float *out, const float *in, int r
         float *y = out + (size_t)r * cols;
         float mx = -INFINITY;
         for (int j = lane; j < cols; j += 32) mx = x[j] > mx ? x[j] : mx;
-        mx = warp_max(mx);
+        mx = lv_warp_max_f(mx);
         double sum = 0;
         for (int j = lane; j < cols; j += 32) sum += (double)expf(x[j] - mx);
-        const double inv = 1.0 / warp_sum(sum);
+        const double inv = 1.0 / lv_warp_sum(sum);
         for (int j = lane; j < cols; j += 32) y[j] = (float)((double)expf(x[j] - mx) * inv);
     }
 }
@@ -47,7 +34,7 @@ static __global__ void softmax_backward_kernel(float *din, const float *dout, co
         float *dx = din + (size_t)r * cols;
         double dot = 0;
         for (int j = lane; j < cols; j += 32) dot += (double)dy[j] * y[j];
-        dot = warp_sum(dot);
+        dot = lv_warp_sum(dot);
         for (int j = lane; j < cols; j += 32) dx[j] += (float)(y[j] * ((double)dy[j] - dot));
     }
 }
