@@ -4,6 +4,9 @@
 # the checks that need no checkpoint), synth -> train 1 tiny epoch -> eval writes every
 # output (exact predictions.csv header, metrics.json keys, SVGs, report.md), refuses a
 # non-empty DIR without --force, and refuses data whose classes or phases differ.
+# --calibrate: a bad validation file exits 1 naming it (no DIR left behind); a good one adds
+# the calibration keys to metrics.json, reliability.svg and its link in report.md, and
+# leaves predictions.csv as it was.
 # Usage: cli_eval.sh <liver-vlm> <fixtures>
 set -u
 bin="$1"
@@ -92,6 +95,32 @@ check "mismatched phases" 1 "phases are \[NC,ART,PV,DL\], but the checkpoint was
 check "split without /split" 1 "has none" \
     "$bin" eval --ckpt "$ckpt" --data "$tmp/test.h5" --out "$tmp/ev2" --device cpu --split test
 [ -e "$tmp/ev2" ] && fail "a refused evaluation left $tmp/ev2 behind"
+
+# --- --calibrate: temperature scaling on a validation file ---
+check "bad --calibrate-split" 2 "--calibrate-split: expected all, train, val or test" \
+    "$bin" eval --ckpt "$ckpt" --data "$tmp/test.h5" --out "$tmp/cal" --calibrate x --calibrate-split dev
+check "missing --calibrate file" 1 "$tmp/none.h5" \
+    "$bin" eval --ckpt "$ckpt" --data "$tmp/test.h5" --out "$tmp/cal" --device cpu --calibrate "$tmp/none.h5"
+printf 'not hdf5\n' >"$tmp/junk.h5"
+check "junk --calibrate file" 1 "$tmp/junk.h5" \
+    "$bin" eval --ckpt "$ckpt" --data "$tmp/test.h5" --out "$tmp/cal" --device cpu --calibrate "$tmp/junk.h5"
+check "--calibrate file with other phases" 1 "dl.h5: phases are \[NC,ART,PV,DL\]" \
+    "$bin" eval --ckpt "$ckpt" --data "$tmp/test.h5" --out "$tmp/cal" --device cpu --calibrate "$tmp/dl.h5"
+[ -e "$tmp/cal" ] && fail "a refused calibration left $tmp/cal behind"
+"$bin" synth --out "$tmp/val.h5" --per-class 6 --size 32 --seed 4 >/dev/null 2>&1 || fail "synth validation set"
+check "eval --calibrate runs" 0 "calibration: T [0-9.]+  ECE [0-9.]+ -> [0-9.]+" \
+    "$bin" eval --ckpt "$ckpt" --data "$tmp/test.h5" --out "$tmp/cal" --device cpu --calibrate "$tmp/val.h5"
+for key in '"calibration"' '"temperature"' '"ece_before"' '"ece_after"' '"bins":	15' '"nll_before"' '"nll_after"'; do
+    grep -q "$key" "$tmp/cal/metrics.json" || fail "metrics.json lacks $key"
+done
+head -c 5 "$tmp/cal/reliability.svg" | grep -q '<?xml' && grep -q '</svg>' "$tmp/cal/reliability.svg" &&
+    echo "ok: reliability.svg is an SVG document" || fail "reliability.svg missing or not an SVG document"
+grep -q "reliability.svg" "$tmp/cal/report.md" && grep -q "## Calibration" "$tmp/cal/report.md" &&
+    echo "ok: report.md links the reliability diagram" || fail "report.md lacks the calibration section"
+cmp -s "$tmp/cal/predictions.csv" "$tmp/ev/predictions.csv" && echo "ok: predictions.csv keeps the raw probabilities" ||
+    fail "predictions.csv changed under --calibrate"
+grep -q "reliability.svg" "$tmp/ev/report.md" && fail "report.md without --calibrate mentions reliability.svg"
+[ -e "$tmp/ev/reliability.svg" ] && fail "eval without --calibrate wrote reliability.svg"
 
 [ "$fails" -eq 0 ] && echo "all eval CLI checks passed" && exit 0
 echo "$fails eval CLI checks failed"

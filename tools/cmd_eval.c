@@ -1,8 +1,10 @@
 /* liver-vlm eval: loads a checkpoint, predicts a data file with the checkpoint's own
  * preprocessing, and writes predictions.csv, metrics.json, roc.svg, confusion.svg and
- * report.md into a fresh directory (docs/eval.md). Under mpirun every rank predicts its
- * share of the samples and rank 0 gathers them and writes everything. Options, checks and
- * file output only; the prediction loop is train/evaluate.c, the numbers train/metrics.c's. */
+ * report.md into a fresh directory (docs/eval.md); with --calibrate also a temperature fit on
+ * a validation file and reliability.svg. Under mpirun every rank predicts its share of the
+ * samples and rank 0 gathers them, fits and writes everything. Options, checks and file
+ * output only; the prediction loop is train/evaluate.c, the numbers train/metrics.c's and
+ * train/calibration.c's. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -13,6 +15,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/log.h"
 #include "data/h5_dataset.h"
 #include "data/split.h"
@@ -21,10 +25,12 @@
 #include "train/dist.h"
 #include "train/evaluate.h"
 #include "train/metrics.h"
+#include "train/calibration.h"
 #include "train/report.h"
 
 typedef struct eval_opts {
     const char *ckpt, *data, *out, *device, *split, *precision;
+    const char *calibrate, *calibrate_split; /* --calibrate VAL.h5 (NULL: none) */
     int batch, force;
 } eval_opts;
 
@@ -49,6 +55,13 @@ static void eval_usage(FILE *f) {
             "  --split S         all, train, val or test; the last three select samples by the\n"
             "                    file's /split dataset (an error when the file has none)   [all]\n"
             "  --force           write into a non-empty DIR, replacing the files above\n"
+            "  --calibrate V.h5  fit a temperature T on V.h5's predictions (minimum NLL of\n"
+            "                    softmax(logits / T)) and report ECE (15 bins) and NLL before and\n"
+            "                    after: metrics.json \"calibration\", reliability.svg, report.md.\n"
+            "                    predictions.csv keeps the raw probabilities p; calibrated ones are\n"
+            "                    softmax(log p / T). Use held-out data, not the evaluated samples.\n"
+            "  --calibrate-split S  all, train, val or test: which samples of V.h5 to fit on\n"
+            "                    (by its /split dataset, as --split)                   [all]\n"
             "\n"
             "Under mpirun (mpirun -np N liver-vlm eval ...) each rank predicts every N-th sample\n"
             "and rank 0 gathers the predictions and writes DIR; the files are the same as one\n"
@@ -82,11 +95,14 @@ static lv_status parse_opts(int argc, char **argv, eval_opts *o, int *help) {
             if (strcmp(v, "fp32") && strcmp(v, "tf32"))
                 return lv_errorf(LV_ERR_USAGE, "--precision: expected fp32 or tf32, got '%s'", v);
             o->precision = v;
-        } else if (!strcmp(a, "--split")) {
+        } else if (!strcmp(a, "--split") || !strcmp(a, "--calibrate-split")) {
             LV_TRY(need(a, v));
             if (strcmp(v, "all") && strcmp(v, "train") && strcmp(v, "val") && strcmp(v, "test"))
-                return lv_errorf(LV_ERR_USAGE, "--split: expected all, train, val or test, got '%s'", v);
-            o->split = v;
+                return lv_errorf(LV_ERR_USAGE, "%s: expected all, train, val or test, got '%s'", a, v);
+            *(a[2] == 's' ? &o->split : &o->calibrate_split) = v;
+        } else if (!strcmp(a, "--calibrate")) {
+            LV_TRY(need(a, v));
+            o->calibrate = v;
         } else if (!strcmp(a, "--batch")) {
             LV_TRY(need(a, v));
             char *end = NULL;
@@ -203,24 +219,67 @@ static lv_status select_split(const lv_dataset *ds, const char *split, int64_t *
     return LV_OK;
 }
 
+/* One reliability table as metrics.json arrays. */
+static cJSON *reliability_json(const lv_reliability *r) {
+    cJSON *o = cJSON_CreateObject(), *cnt = cJSON_AddArrayToObject(o, "count");
+    cJSON *acc = cJSON_AddArrayToObject(o, "accuracy"), *conf = cJSON_AddArrayToObject(o, "confidence");
+    for (int b = 0; b < LV_CALIB_BINS; b++) {
+        cJSON_AddItemToArray(cnt, cJSON_CreateNumber((double)r->count[b]));
+        cJSON_AddItemToArray(acc, cJSON_CreateNumber(r->acc[b]));
+        cJSON_AddItemToArray(conf, cJSON_CreateNumber(r->conf[b]));
+    }
+    return o;
+}
+
+/* metrics.json: lv_metrics' document, plus "calibration" when --calibrate ran. */
+static char *metrics_json(const lv_metrics *met, const char *const *names, const lv_calibration *cal,
+                          const char *cal_path) {
+    char *text = lv_metrics_to_json(met, names);
+    if (!text || !cal) return text;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!root) return NULL;
+    cJSON *c = cJSON_AddObjectToObject(root, "calibration");
+    cJSON_AddNumberToObject(c, "temperature", cal->temperature);
+    cJSON_AddNumberToObject(c, "bins", LV_CALIB_BINS);
+    cJSON_AddNumberToObject(c, "ece_before", cal->before.ece);
+    cJSON_AddNumberToObject(c, "ece_after", cal->after.ece);
+    cJSON_AddNumberToObject(c, "nll_before", cal->before.nll);
+    cJSON_AddNumberToObject(c, "nll_after", cal->after.nll);
+    cJSON_AddStringToObject(c, "fit_data", cal_path);
+    cJSON_AddNumberToObject(c, "fit_samples", (double)cal->fit_n);
+    cJSON_AddNumberToObject(c, "fit_nll_before", cal->fit_nll_before);
+    cJSON_AddNumberToObject(c, "fit_nll_after", cal->fit_nll_after);
+    cJSON_AddItemToObject(c, "reliability_before", reliability_json(&cal->before));
+    cJSON_AddItemToObject(c, "reliability_after", reliability_json(&cal->after));
+    text = cJSON_Print(root);
+    cJSON_Delete(root);
+    return text;
+}
+
 static lv_status write_outputs(const eval_opts *o, const lv_dataset *ds, const int64_t *idx, int64_t n,
                                const float *probs, const int32_t *labels, const lv_metrics *met,
                                const lv_report_info *ri) {
     const char *const *names = (const char *const *)ds->classes;
     LV_TRY(write_in(o->out, "predictions.csv", predictions_csv(ds, idx, n, probs)));
-    LV_TRY(write_in(o->out, "metrics.json", lv_metrics_to_json(met, names)));
+    LV_TRY(write_in(o->out, "metrics.json", metrics_json(met, names, ri->calib, o->calibrate)));
     LV_TRY(write_in(o->out, "roc.svg", lv_report_roc_svg(probs, labels, n, ds->c, names, met)));
     LV_TRY(write_in(o->out, "confusion.svg", lv_report_confusion_svg(met, names)));
+    if (ri->calib) LV_TRY(write_in(o->out, "reliability.svg", lv_report_reliability_svg(ri->calib)));
     return write_in(o->out, "report.md", lv_report_markdown(ri, met, names));
 }
 
-static void print_headline(const lv_metrics *m, const char *out) {
+static void print_headline(const lv_metrics *m, const lv_calibration *cal, const char *out) {
     char auc[32];
     if (isnan(m->macro_auc)) snprintf(auc, sizeof auc, "n/a");
     else snprintf(auc, sizeof auc, "%.4f", m->macro_auc);
     printf("eval: %" PRId64 " samples  accuracy %.4f  balanced accuracy %.4f  macro-AUC %s\n", m->n, m->accuracy,
            m->balanced_accuracy, auc);
-    printf("report: %s/report.md (predictions.csv, metrics.json, roc.svg, confusion.svg)\n", out);
+    if (cal)
+        printf("calibration: T %.4f  ECE %.4f -> %.4f  NLL %.4f -> %.4f\n", cal->temperature, cal->before.ece,
+               cal->after.ece, cal->before.nll, cal->after.nll);
+    printf("report: %s/report.md (predictions.csv, metrics.json, roc.svg, confusion.svg%s)\n", out,
+           cal ? ", reliability.svg" : "");
 }
 
 /* Everything after option parsing; resources are released by the caller's struct. */
@@ -229,12 +288,12 @@ typedef struct eval_run {
     lv_vlm m;
     lv_ckpt_info info;
     int have_model;
-    lv_dataset ds;
-    int64_t *idx;   /* the --split selection (NULL: all) */
-    int64_t *mine;  /* this rank's share of it, positions rank, rank + world, ... */
-    float *probs;   /* rank 0: [n, C] in selection order; other ranks: their share */
-    float *gathered;
-    int32_t *labels;
+    lv_dataset ds, cal_ds;
+    int64_t *idx;     /* the --split selection (NULL: all) */
+    int64_t *cal_idx; /* the --calibrate-split selection of cal_ds (NULL: all) */
+    float *probs;     /* rank 0: [n, C] in selection order; other ranks: their share */
+    float *cal_probs; /* the same for the calibration file */
+    int32_t *labels, *cal_labels;
     lv_metrics met;
     int have_met;
 } eval_run;
@@ -254,6 +313,46 @@ static lv_status unshard(const float *all, const size_t *counts, int world, int6
     return LV_OK;
 }
 
+/* Predicts the selection idx[0..n) of ds (NULL: every sample), each rank its share; on
+ * rank 0 *probs ends as [n, C] in selection order, on the others as their own share. */
+static lv_status predict_gathered(lv_dist *d, lv_vlm *m, const lv_dataset *ds, const int64_t *idx, int64_t n,
+                                  const lv_eval_opts *eo, float **probs) {
+    int C = m->cfg.classes;
+    int64_t *mine = NULL, nm = 0;
+    LV_TRY(lv_eval_shard(idx, n, d->rank, d->world, &mine, &nm));
+    *probs = malloc(((size_t)(d->rank == 0 ? n : nm) + 1) * (size_t)C * sizeof **probs);
+    lv_status s = *probs ? LV_OK : lv_errorf(LV_ERR_RUNTIME, "eval: out of memory for %" PRId64 " samples", n);
+    if (s == LV_OK && nm > 0) s = lv_eval_predict(m, ds, mine, nm, eo, *probs);
+    free(mine);
+    if (s != LV_OK || d->world == 1) return s;
+    size_t *counts = calloc((size_t)d->world, sizeof *counts), bytes = 0;
+    LV_CHECK(counts, LV_ERR_RUNTIME, "eval: out of memory");
+    void *all = NULL;
+    s = lv_dist_gather(d, *probs, (size_t)nm * (size_t)C * sizeof(float), &all, &bytes, counts);
+    if (s == LV_OK && d->rank == 0) s = unshard(all, counts, d->world, n, C, *probs);
+    free(counts);
+    free(all);
+    return s;
+}
+
+/* Reads a data file the checkpoint can evaluate and selects its samples; *labels [n]. */
+static lv_status open_data(const eval_run *r, const char *path, const char *split, lv_dataset *ds, int64_t **idx,
+                           int64_t *n, int32_t **labels) {
+    LV_TRY(lv_h5_read(ds, path, NULL));
+    LV_TRY(lv_eval_check_data(ds, r->info.class_names, r->info.classes, r->info.phase_names, r->info.phases));
+    if (ds->h < r->info.input_size || ds->w < r->info.input_size)
+        LV_WARN("eval: %s holds %dx%d ROIs, smaller than the model's %dx%d input: they are padded", path, ds->h,
+                ds->w, r->info.input_size, r->info.input_size);
+    else if (ds->h != r->info.input_size || ds->w != r->info.input_size)
+        LV_INFO("eval: %s holds %dx%d ROIs; the model takes %dx%d (centre crop, as in validation)", path, ds->h, ds->w,
+                r->info.input_size, r->info.input_size);
+    LV_TRY(select_split(ds, split, idx, n));
+    *labels = malloc(((size_t)*n + 1) * sizeof **labels);
+    LV_CHECK(*labels, LV_ERR_RUNTIME, "eval: out of memory for %" PRId64 " samples", *n);
+    for (int64_t i = 0; i < *n; i++) (*labels)[i] = ds->labels[*idx ? (*idx)[i] : i];
+    return LV_OK;
+}
+
 static lv_status run_eval(const eval_opts *o, lv_dist *d, eval_run *r) {
     LV_TRY(lv_backend_create_rank(&r->be, o->device, d->local_rank));
     if (o->precision) LV_TRY(lv_backend_set_precision(r->be, o->precision));
@@ -264,24 +363,17 @@ static lv_status run_eval(const eval_opts *o, lv_dist *d, eval_run *r) {
     LV_INFO("eval: %s (%s head, %d classes, %d phases, input %d) on %s%s%s%s", o->ckpt,
             r->m.cfg.head == LV_HEAD_VLM ? "vlm" : "linear", r->info.classes, r->info.phases, r->info.input_size,
             r->be->name, r->be->tf32 ? " (tf32)" : "", d->world > 1 ? ", " : "", world);
-    LV_TRY(lv_h5_read(&r->ds, o->data, NULL));
-    LV_TRY(lv_eval_check_data(&r->ds, r->info.class_names, r->info.classes, r->info.phase_names, r->info.phases));
-    if (r->ds.h < r->info.input_size || r->ds.w < r->info.input_size)
-        LV_WARN("eval: %s holds %dx%d ROIs, smaller than the model's %dx%d input: they are padded", o->data,
-                r->ds.h, r->ds.w, r->info.input_size, r->info.input_size);
-    else if (r->ds.h != r->info.input_size || r->ds.w != r->info.input_size)
-        LV_INFO("eval: %s holds %dx%d ROIs; the model takes %dx%d (centre crop, as in validation)", o->data,
-                r->ds.h, r->ds.w, r->info.input_size, r->info.input_size);
-    int64_t n = 0, nm = 0;
-    LV_TRY(select_split(&r->ds, o->split, &r->idx, &n));
+    int64_t n = 0, ncal = 0;
+    LV_TRY(open_data(r, o->data, o->split, &r->ds, &r->idx, &n, &r->labels));
+    if (o->calibrate) {
+        lv_status s = open_data(r, o->calibrate, o->calibrate_split, &r->cal_ds, &r->cal_idx, &ncal, &r->cal_labels);
+        if (s != LV_OK && !strstr(lv_error_message(), o->calibrate))
+            return lv_error_wrap(s, "--calibrate %s", o->calibrate);
+        LV_TRY(s);
+    }
     /* Only now, and only rank 0: bad inputs leave no empty DIR behind. */
     if (d->rank == 0) LV_TRY(prepare_out(o->out, o->force));
-    LV_TRY(lv_eval_shard(r->idx, n, d->rank, d->world, &r->mine, &nm));
     int C = r->info.classes;
-    r->probs = malloc(((size_t)(d->rank == 0 ? n : nm) + 1) * (size_t)C * sizeof *r->probs);
-    r->labels = malloc(((size_t)n + 1) * sizeof *r->labels);
-    LV_CHECK(r->probs && r->labels, LV_ERR_RUNTIME, "eval: out of memory for %" PRId64 " samples", n);
-    for (int64_t i = 0; i < n; i++) r->labels[i] = r->ds.labels[r->idx ? r->idx[i] : i];
     lv_eval_opts eo;
     lv_eval_opts_default(&eo);
     eo.batch = o->batch;
@@ -289,31 +381,33 @@ static lv_status run_eval(const eval_opts *o, lv_dist *d, eval_run *r) {
     eo.pre = r->info.pre;
     eo.progress = d->rank == 0;
     double t0 = now_s();
-    if (nm > 0) LV_TRY(lv_eval_predict(&r->m, &r->ds, r->mine, nm, &eo, r->probs));
-    if (d->world > 1) {
-        size_t *counts = calloc((size_t)d->world, sizeof *counts), bytes = 0;
-        LV_CHECK(counts, LV_ERR_RUNTIME, "eval: out of memory");
-        void *all = NULL;
-        lv_status s = lv_dist_gather(d, r->probs, (size_t)nm * (size_t)C * sizeof(float), &all, &bytes, counts);
-        r->gathered = all;
-        if (s == LV_OK && d->rank == 0) s = unshard(r->gathered, counts, d->world, n, C, r->probs);
-        free(counts);
-        LV_TRY(s);
-        if (d->rank != 0) return LV_OK;
-    }
+    LV_TRY(predict_gathered(d, &r->m, &r->ds, r->idx, n, &eo, &r->probs));
     double dt = now_s() - t0;
-    LV_INFO("eval: %" PRId64 " images in %.2f s (%.0f images/s)", n, dt, (double)n / (dt + 1e-9));
+    if (d->rank == 0) LV_INFO("eval: %" PRId64 " images in %.2f s (%.0f images/s)", n, dt, (double)n / (dt + 1e-9));
+    lv_calibration cal;
+    if (o->calibrate) {
+        if (d->rank == 0) LV_INFO("eval: predicting %s for calibration (%" PRId64 " samples)", o->calibrate, ncal);
+        LV_TRY(predict_gathered(d, &r->m, &r->cal_ds, r->cal_idx, ncal, &eo, &r->cal_probs));
+    }
+    if (d->rank != 0) return LV_OK;
+    if (o->calibrate) {
+        lv_status s = lv_calibrate(r->cal_probs, r->cal_labels, ncal, r->probs, r->labels, n, C, &cal);
+        if (s != LV_OK) return lv_error_wrap(s, "--calibrate %s", o->calibrate);
+        LV_INFO("eval: temperature %.4f fitted on %s (NLL %.4f -> %.4f)", cal.temperature, o->calibrate,
+                cal.fit_nll_before, cal.fit_nll_after);
+    }
     LV_TRY(lv_metrics_compute(&r->met, r->probs, r->labels, n, C));
     r->have_met = 1;
-    lv_report_info ri = {o->data, o->ckpt, o->split, r->be->name, r->m.cfg.head == LV_HEAD_VLM ? "vlm" : "linear",
-                         r->info.input_size, dt};
+    lv_report_info ri = {.data_path = o->data, .ckpt_path = o->ckpt, .split = o->split, .device = r->be->name,
+                         .head = r->m.cfg.head == LV_HEAD_VLM ? "vlm" : "linear", .input_size = r->info.input_size,
+                         .seconds = dt, .calib = o->calibrate ? &cal : NULL, .calib_path = o->calibrate};
     LV_TRY(write_outputs(o, &r->ds, r->idx, n, r->probs, r->labels, &r->met, &ri));
-    print_headline(&r->met, o->out);
+    print_headline(&r->met, ri.calib, o->out);
     return LV_OK;
 }
 
 lv_status lv_cmd_eval(int argc, char **argv) {
-    eval_opts o = {.device = "auto", .split = "all", .batch = 128};
+    eval_opts o = {.device = "auto", .split = "all", .calibrate_split = "all", .batch = 128};
     int help = 0;
     LV_TRY(parse_opts(argc, argv, &o, &help));
     if (help) {
@@ -331,6 +425,7 @@ lv_status lv_cmd_eval(int argc, char **argv) {
     eval_run r;
     memset(&r, 0, sizeof r);
     lv_dataset_init(&r.ds);
+    lv_dataset_init(&r.cal_ds);
     lv_status s = run_eval(&o, &d, &r);
     if (s != LV_OK && d.world > 1) {
         /* The other ranks may wait in the gather: say why, then end the whole job. */
@@ -339,11 +434,13 @@ lv_status lv_cmd_eval(int argc, char **argv) {
     }
     if (r.have_met) lv_metrics_free(&r.met);
     free(r.probs);
-    free(r.gathered);
+    free(r.cal_probs);
     free(r.labels);
+    free(r.cal_labels);
     free(r.idx);
-    free(r.mine);
+    free(r.cal_idx);
     lv_dataset_free(&r.ds);
+    lv_dataset_free(&r.cal_ds);
     if (r.have_model) {
         lv_vlm_free(&r.m);
         lv_ckpt_info_free(&r.info);

@@ -17,5 +17,7 @@ lv_status lv_cmd_inspect(int argc, char **argv);
 lv_status lv_cmd_pack(int argc, char **argv);
 lv_status lv_cmd_train(int argc, char **argv);
 lv_status lv_cmd_eval(int argc, char **argv);
+lv_status lv_cmd_explain(int argc, char **argv);
+lv_status lv_cmd_cv(int argc, char **argv);
 
 #endif

@@ -13,6 +13,8 @@ static const lv_command commands[] = {
     {"train", "train Liver-VLM or the CNN baseline: train --data F.h5 --out RUN/ [--resume RUN/] ...", lv_cmd_train},
     {"info", "build options, library versions, devices", lv_cmd_info},
     {"eval", "evaluate a checkpoint on a data file: eval --ckpt C.safetensors --data F.h5 --out DIR", lv_cmd_eval},
+    {"explain", "Grad-CAM pictures: explain --ckpt C --data F.h5 --index I,J,... --out DIR", lv_cmd_explain},
+    {"cv", "cross-validation and k-shot sweeps, both heads: cv --data F.h5 --folds K --out DIR ...", lv_cmd_cv},
     {"bench", "benchmarks: bench ops|data [--device ...] [--size S] [--batch N] [--json]", lv_cmd_bench},
 };
 

@@ -209,6 +209,64 @@ char *lv_report_confusion_svg(const lv_metrics *m, const char *const *classes) {
     return sb_finish(&b);
 }
 
+/* One reliability panel at (x0, y0), side `side`: bars = accuracy per bin, ticks = the
+ * bin's mean confidence (a bar below its tick is overconfidence), counts above the bars. */
+static void reliability_panel(sbuf *b, const lv_reliability *r, int x0, int y0, int side, const char *title) {
+    double bw = (double)side / LV_CALIB_BINS;
+    sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-weight=\"bold\">%s, ECE %.4f</text>\n",
+              x0 + side / 2, y0 - 24, title, r->ece);
+    for (int t = 0; t <= 5; t++) {
+        double v = t / 5.0;
+        int gx = x0 + (int)lround(v * side), gy = y0 + side - (int)lround(v * side);
+        sb_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#e0e0e0\"/>\n", x0, gy, x0 + side, gy);
+        sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%.1f</text>\n", gx, y0 + side + 16, v);
+        sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.1f</text>\n", x0 - 6, gy + 4, v);
+    }
+    for (int k = 0; k < LV_CALIB_BINS; k++) {
+        if (r->count[k] == 0) continue;
+        double x = x0 + k * bw, top = y0 + side - r->acc[k] * side, tick = y0 + side - r->conf[k] * side;
+        sb_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" stroke=\"white\"/>\n", x,
+                  top, bw, r->acc[k] * side, palette[0]);
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>\n", x + 1,
+                  tick, x + bw - 1, tick, palette[2]);
+        double label_y = (top < tick ? top : tick) - 4;
+        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"9\">%lld</text>\n", x + bw / 2,
+                  label_y < y0 - 2 ? y0 - 2 : label_y, (long long)r->count[k]);
+    }
+    sb_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\" stroke-dasharray=\"4 4\"/>\n", x0,
+              y0 + side, x0 + side, y0);
+    sb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n", x0, y0, side,
+              side);
+    sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">confidence (top-1 probability)</text>\n",
+              x0 + side / 2, y0 + side + 34);
+    sb_printf(b, "<text transform=\"translate(%d,%d) rotate(-90)\" text-anchor=\"middle\">accuracy</text>\n", x0 - 40,
+              y0 + side / 2);
+}
+
+char *lv_report_reliability_svg(const lv_calibration *cal) {
+    sbuf b = {0};
+    enum { SIDE = 300, LEFT = 60, GAP = 80, TOP = 50 };
+    int width = LEFT + 2 * SIDE + GAP + 20, height = TOP + SIDE + 80;
+    sb_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+                  "font-size=\"12\">\n<title>Reliability diagram, %d confidence bins, before and after temperature "
+                  "scaling</title>\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+              width, height, LV_CALIB_BINS);
+    char title[64];
+    reliability_panel(&b, &cal->before, LEFT, TOP, SIDE, "before (T = 1)");
+    snprintf(title, sizeof title, "after (T = %.3f)", cal->temperature);
+    reliability_panel(&b, &cal->after, LEFT + SIDE + GAP, TOP, SIDE, title);
+    int ly = TOP + SIDE + 58;
+    sb_printf(&b, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"10\" fill=\"%s\"/>\n", LEFT, ly - 9, palette[0]);
+    sb_printf(&b, "<text x=\"%d\" y=\"%d\">accuracy in the bin (number above: samples)</text>\n", LEFT + 20, ly);
+    sb_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"/>\n", LEFT + 330,
+              ly - 4, LEFT + 350, ly - 4, palette[2]);
+    sb_printf(&b, "<text x=\"%d\" y=\"%d\">mean confidence in the bin; dashed: perfect calibration</text>\n",
+              LEFT + 356, ly);
+    sb_printf(&b, "</svg>\n");
+    return sb_finish(&b);
+}
+
 static void md_num(sbuf *b, double v) {
     if (isnan(v)) sb_printf(b, " n/a |");
     else sb_printf(b, " %.3f |", v);
@@ -256,9 +314,21 @@ char *lv_report_markdown(const lv_report_info *r, const lv_metrics *m, const cha
         for (int j = 0; j < m->c; j++) sb_printf(&b, " %lld |", (long long)m->confusion[(size_t)i * (size_t)m->c + (size_t)j]);
         sb_printf(&b, "\n");
     }
-    sb_printf(&b, "\n![confusion matrix](confusion.svg)\n\n## ROC curves\n\n![ROC curves](roc.svg)\n\n"
-                  "Files: `predictions.csv` (one row per sample: index, patient, label, pred, p_<CLASS>...), "
-                  "`metrics.json` (the numbers above), `roc.svg`, `confusion.svg`. Definitions: docs/eval.md.\n");
+    sb_printf(&b, "\n![confusion matrix](confusion.svg)\n\n## ROC curves\n\n![ROC curves](roc.svg)\n\n");
+    if (r->calib) {
+        const lv_calibration *c = r->calib;
+        sb_printf(&b, "## Calibration (temperature scaling)\n\nTemperature T = %.4f, fitted on `%s` (%lld samples; "
+                      "its NLL %.4f -> %.4f). On the evaluated data:\n\n| | NLL | ECE (%d bins) |\n|---|---:|---:|\n"
+                      "| before (T = 1) | %.4f | %.4f |\n| after (T = %.4f) | %.4f | %.4f |\n\n"
+                      "![reliability diagram](reliability.svg)\n\nCalibrated probabilities are softmax(log p / T) "
+                      "of the `predictions.csv` probabilities p (which stay uncalibrated).\n\n",
+                  c->temperature, r->calib_path ? r->calib_path : "?", (long long)c->fit_n, c->fit_nll_before,
+                  c->fit_nll_after, LV_CALIB_BINS, c->before.nll, c->before.ece, c->temperature, c->after.nll,
+                  c->after.ece);
+    }
+    sb_printf(&b, "Files: `predictions.csv` (one row per sample: index, patient, label, pred, p_<CLASS>...), "
+                  "`metrics.json` (the numbers above), `roc.svg`, `confusion.svg`%s. Definitions: docs/eval.md.\n",
+              r->calib ? ", `reliability.svg`" : "");
     return sb_finish(&b);
 }
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
+#include "train/calibration.h"
 #include "train/metrics.h"
 
 #ifdef __cplusplus
@@ -33,10 +34,19 @@ typedef struct lv_report_info {
     const char *head;    /* "vlm" or "linear" */
     int input_size;
     double seconds;      /* prediction wall time */
+    /* eval --calibrate: the fit and where it came from (calib NULL: no calibration section). */
+    const lv_calibration *calib;
+    const char *calib_path;
 } lv_report_info;
 
+/* Reliability diagram of a calibration: two panels (before: T = 1, after: the fitted T),
+ * accuracy per confidence bin as bars, each bin's mean confidence as a tick, the diagonal
+ * of perfect calibration, the bin counts and the ECE. malloc'd; NULL on OOM. */
+char *lv_report_reliability_svg(const lv_calibration *cal);
+
 /* report.md: data, checkpoint, headline metrics, per-class table, confusion table, links to
- * confusion.svg and roc.svg and the other files. malloc'd; NULL on OOM. */
+ * confusion.svg and roc.svg and the other files; with r->calib a calibration section
+ * linking reliability.svg. malloc'd; NULL on OOM. */
 char *lv_report_markdown(const lv_report_info *r, const lv_metrics *m, const char *const *classes);
 
 /* Writes len bytes to path through path's temp sibling, fsync and rename, so a reader never
