@@ -68,6 +68,7 @@ void lv_loader_opts_default(lv_loader_opts *o) {
     lv_augment_opts_default(&o->aug);
     lv_preproc_default(&o->preproc);
     o->prefetch = 4;
+    o->render = 1;
 }
 
 static double now_s(void) {
@@ -100,6 +101,7 @@ static lv_status fill(lv_loader *l, slot *sl) {
         sl->keys[i] = l->okeys[g];
         b->labels[i] = ds->labels[b->indices[i]];
     }
+    if (!l->o.render) return LV_OK; /* the consumer renders from indices and keys */
     size_t bytes = lv_dataset_sample_bytes(ds);
     int streamed = ds->images == NULL;
     if (streamed) /* serial on purpose: the reader is not thread-safe */
@@ -220,6 +222,7 @@ static lv_status check_opts(const lv_loader_opts *o, const lv_dataset *ds) {
              o->threads);
     LV_CHECK(o->out_size >= 0 && o->out_size <= 8192, LV_ERR_USAGE, "loader: out_size %d: expected 0..8192",
              o->out_size);
+    LV_CHECK(o->render == 0 || o->render == 1, LV_ERR_USAGE, "loader: render %d: expected 0 or 1", o->render);
     LV_CHECK(o->epochs >= 0, LV_ERR_USAGE, "loader: epochs %" PRId64 ": expected >= 0", o->epochs);
     LV_CHECK(!o->indices || o->count >= 1, LV_ERR_USAGE, "loader: subset of %" PRId64 " samples: expected >= 1",
              o->count);
@@ -256,22 +259,26 @@ static lv_status create(lv_loader *l, const lv_dataset *ds, const lv_loader_opts
 #endif
     size_t hw = (size_t)ds->h * (size_t)ds->w, img = (size_t)ds->p * (size_t)l->s * (size_t)l->s;
     size_t bytes = lv_dataset_sample_bytes(ds), B = (size_t)o->batch;
-    l->scratch = malloc((size_t)l->nthreads * hw * sizeof *l->scratch);
+    int render = o->render;
+    l->scratch = render ? malloc((size_t)l->nthreads * hw * sizeof *l->scratch) : NULL;
     l->order = malloc((size_t)l->smp.n * sizeof *l->order);
     l->okeys = malloc((size_t)l->smp.n * sizeof *l->okeys);
     l->nslots = o->prefetch + 1; /* the consumer holds one while `prefetch` wait ready */
     l->slots = calloc((size_t)l->nslots, sizeof *l->slots);
-    LV_CHECK(l->scratch && l->order && l->okeys && l->slots, LV_ERR_RUNTIME, "loader: out of memory");
+    LV_CHECK((l->scratch || !render) && l->order && l->okeys && l->slots, LV_ERR_RUNTIME, "loader: out of memory");
     for (int i = 0; i < l->nslots; i++) {
         slot *sl = &l->slots[i];
         sl->b.p = ds->p;
         sl->b.s = l->s;
-        sl->b.images = malloc(B * img * sizeof(float));
+        sl->b.images = render ? malloc(B * img * sizeof(float)) : NULL;
         sl->b.labels = malloc(B * sizeof(int32_t));
         sl->b.indices = malloc(B * sizeof(int64_t));
         sl->keys = malloc(B * sizeof(int64_t));
-        sl->raw = ds->images ? NULL : malloc(B * bytes);
-        LV_CHECK(sl->b.images && sl->b.labels && sl->b.indices && sl->keys && (ds->images || sl->raw), LV_ERR_RUNTIME,
+        sl->b.keys = sl->keys;
+        sl->raw = ds->images || !render ? NULL : malloc(B * bytes);
+        LV_CHECK((sl->b.images || !render) && sl->b.labels && sl->b.indices && sl->keys &&
+                     (ds->images || !render || sl->raw),
+                 LV_ERR_RUNTIME,
                  "loader: out of memory for %d batches of %zu floats", l->nslots, B * img);
     }
     return start_thread(l);

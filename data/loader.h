@@ -31,18 +31,22 @@ typedef struct lv_loader_opts {
     int prefetch;           /* ready batches kept ahead; 0: 4 */
     int threads;            /* OpenMP threads per batch on the loader thread; 0: runtime default */
     int64_t epochs;         /* stop after this many epochs (next gives NULL); 0: never stop */
+    int render;             /* 1: read and render pixels into images (default); 0: serve only
+                               indices, labels and augmentation keys (images NULL, no pixel is
+                               read) for a consumer that renders elsewhere (data/device_data.h) */
 } lv_loader_opts;
 
 /* batch 32, seed 0, shuffle on, rank 0 of 1, augmentation off (default train opts in aug),
- * default preprocessing, prefetch 4, endless. */
+ * default preprocessing, prefetch 4, endless, render on. */
 void lv_loader_opts_default(lv_loader_opts *o);
 
 typedef struct lv_batch {
     int n;             /* samples in this batch (< batch only for a short last batch) */
     int p, s;          /* phases, output size */
-    float *images;     /* [n, p, s, s] */
+    float *images;     /* [n, p, s, s]; NULL when the loader does not render */
     int32_t *labels;   /* [n] */
     int64_t *indices;  /* [n] dataset sample indices */
+    int64_t *keys;     /* [n] augmentation keys (lv_augment_draw's key), always filled */
     int64_t epoch;
     int64_t step;      /* batch number within the epoch on this rank */
 } lv_batch;

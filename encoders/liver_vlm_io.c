@@ -172,3 +172,14 @@ lv_status lv_vlm_load_text_hf(lv_vlm *m, const char *dir) {
     if (s == LV_OK) lv_vlm_text_changed(m);
     return s;
 }
+
+lv_status lv_vlm_text_config_from_hf(lv_vlm_config *vc, const char *dir, int dim) {
+    LV_TRY(lv_bert_load_hf_config(&vc->text, dir));
+    int found = 0;
+    lv_bert_pooling pool = LV_BERT_POOL_CLS;
+    LV_TRY(lv_bert_hf_folder_pooling(dir, &pool, &found));
+    if (found) vc->text.pooling = pool;
+    vc->text.dim = dim;
+    if (vc->text.max_position < vc->text_max_len) vc->text_max_len = vc->text.max_position;
+    return LV_OK;
+}

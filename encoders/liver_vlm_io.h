@@ -23,6 +23,12 @@ extern "C" {
  * LV_ERR_INPUT naming the file and the tensor. */
 lv_status lv_vlm_load_visual_torchvision(lv_vlm *m, const char *path);
 
+/* The text side of a model config for an HF folder (--text-model DIR): the encoder's
+ * config.json, the pooling sentence-transformers records in 1_Pooling/ (kept as is when
+ * the folder has none), projection to `dim`, and prompts no longer than the folder's
+ * position table. The trainer and the published-model test share this. */
+lv_status lv_vlm_text_config_from_hf(lv_vlm_config *vc, const char *dir, int dim);
+
 /* Loads DIR/model.safetensors (lv_bert_load_hf_folder's names and rules) into the text
  * encoder; text.proj keeps its weights. DIR/config.json, when present, must describe the
  * architecture the model was built with (the message names the differing key). The cached

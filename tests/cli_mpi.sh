@@ -5,7 +5,9 @@
 # instead of leaving the others in a collective. With HDF5, the --sync-bn acceptance check:
 # `mpirun -np 2 liver-vlm train --sync-bn --batch B` writes the same model.safetensors as one
 # process with --batch 2B (weights and BN running statistics within 1e-5 relative, per
-# tensor), and without --sync-bn the BN statistics differ by more than that.
+# tensor), and without --sync-bn the BN statistics differ by more than that; the 2 CPU ranks
+# report "comm":"mpi". With a GPU: 2 ranks sharing it through --comm mpi match 1 rank the same
+# way, and --comm nccl refuses two ranks on one GPU.
 # SKIP (77) without mpirun or MPI in the build.
 # Usage: cli_mpi.sh <liver-vlm> <fixtures>; LV_MPI_CHECK_BIN names the check program.
 set -u
@@ -112,6 +114,36 @@ if "$bin" info 2>/dev/null | grep -q "hdf5=on"; then
         echo "FAIL: without --sync-bn the BN statistics should differ by more than 1e-5:"
         echo "$cmp_plain"
         fails=$((fails + 1))
+    fi
+    grep -q '"type":"start".*"comm":"mpi"' "$tmp/sync/log.jsonl" &&
+        echo "ok: 2 CPU ranks average through MPI (the start event says \"comm\":\"mpi\")" ||
+        { echo "FAIL: no \"comm\":\"mpi\" in $tmp/sync/log.jsonl's start event"; fails=$((fails + 1)); }
+    # One GPU is enough for the GPU side: 2 ranks sharing it with --comm mpi match 1 rank with
+    # the same global batch (--sync-bn), and --comm nccl refuses the sharing, naming the ranks.
+    if "$bin" info 2>/dev/null | grep -q "auto selects cuda"; then
+        gpu=(--device cuda --precision fp32)
+        run_ok "GPU, 1 process, batch 8" "$bin" train "${common[@]}" "${gpu[@]}" --batch 8 --sync-bn --out "$tmp/g1" >/dev/null
+        run_ok "GPU, 2 ranks on one GPU, --comm mpi" mpirun --oversubscribe -np 2 "$bin" train "${common[@]}" "${gpu[@]}" \
+            --batch 4 --sync-bn --comm mpi --out "$tmp/g2" >/dev/null
+        cmp_g="$("$check" --compare "$tmp/g2/model.safetensors" "$tmp/g1/model.safetensors" 2>&1)"
+        gw="$(value "$cmp_g" weights)" gbn="$(value "$cmp_g" bn_stats)"
+        if below "$gw" 1e-5 && below "$gbn" 1e-5; then
+            echo "ok: GPU, 2 ranks sharing it (--comm mpi --sync-bn) vs 1 rank: weights within $gw, BN within $gbn"
+        else
+            echo "FAIL: GPU, 2 ranks sharing it differ from 1 rank by more than 1e-5:"
+            echo "$cmp_g"
+            fails=$((fails + 1))
+        fi
+        nout="$(timeout 120 mpirun --oversubscribe -np 2 "$bin" train "${common[@]}" "${gpu[@]}" --batch 4 --comm nccl \
+            --out "$tmp/g3" 2>&1)"
+        rc=$?
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "ranks 0 and 1 share a GPU" <<<"$nout"; then
+            echo "ok: --comm nccl with 2 ranks on one GPU is refused, naming them (rc=$rc)"
+        else
+            echo "FAIL: --comm nccl with 2 ranks on one GPU: rc=$rc (124 = hung):"
+            tail -10 <<<"$nout"
+            fails=$((fails + 1))
+        fi
     fi
 fi
 [ "$fails" -eq 0 ] || exit 1

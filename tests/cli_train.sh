@@ -2,7 +2,9 @@
 # `liver-vlm train`: bad options exit 2 naming them, a missing data file exits 1; on a small
 # phantom (HDF5 builds) a run writes model/best/state/config/log, a second run into the same
 # --out refuses (exit 1), --force replaces it, --resume --epochs extends it, --resume with a
-# changed setting is refused, and config-file errors name the key.
+# changed setting is refused, and config-file errors name the key. --comm/--comm-timeout:
+# bad values exit 2, config.json records them; --comm nccl without a GPU exits 2, and on a
+# GPU a 1-rank NCCL run gives the plain run's losses bit for bit.
 # Usage: cli_train.sh <liver-vlm> <fixtures>
 set -u
 bin="$1"
@@ -26,6 +28,13 @@ check "config: unknown key" 1 "bad.json: unknown key 'lrr'" "$bin" train --confi
 echo '{"batch": "eight"}' >"$tmp/bad2.json"
 check "config: wrong type" 1 "key 'batch': expected an integer" "$bin" train --config "$tmp/bad2.json" --data x.h5 --out "$tmp/r"
 check "--resume without a run" 1 "--resume" "$bin" train --resume "$tmp/nothing"
+check "--comm nccl on the CPU" 2 "--comm nccl needs GPUs but --device is cpu" \
+    "$bin" train --data x.h5 --out "$tmp/r" --device cpu --comm nccl
+check "bad --comm" 2 "--comm: expected auto\|nccl\|mpi" "$bin" train --data x.h5 --out "$tmp/r" --comm gloo
+for v in 0 -1 abc; do
+    check "--comm-timeout $v" 2 "--comm-timeout: expected a number" "$bin" train --data x.h5 --out "$tmp/r" \
+        --comm-timeout "$v"
+done
 [ -e "$tmp/r" ] && { echo "FAIL: a rejected command created $tmp/r"; fails=$((fails + 1)); }
 
 hdf5=1
@@ -46,6 +55,33 @@ if [ "$hdf5" -eq 1 ]; then
     fi
     grep -q '"batch":[[:space:]]*8' "$tmp/r/config.json" && grep -q '"lr":' "$tmp/r/config.json" &&
         echo "ok: config.json records the settings" || { echo "FAIL: config.json"; fails=$((fails + 1)); }
+    grep -q '"comm":[[:space:]]*"auto"' "$tmp/r/config.json" &&
+        grep -q '"comm_timeout":[[:space:]]*600' "$tmp/r/config.json" &&
+        grep -q '"type":"start".*"comm":"none"' "$tmp/r/log.jsonl" &&
+        echo "ok: config.json records comm and comm_timeout, log.jsonl the transport" ||
+        { echo "FAIL: comm/comm_timeout missing from config.json or log.jsonl"; fails=$((fails + 1)); }
+    if "$bin" info 2>/dev/null | grep -q "auto selects cuda"; then
+        # A 1-rank NCCL communicator runs the whole NCCL path and must not change a bit.
+        for m in plain nccl; do
+            extra=()
+            [ "$m" = nccl ] && extra=(--comm nccl)
+            timeout 300 "$bin" train --data "$tmp/a.h5" --out "$tmp/g_$m" --epochs 1 --device cuda \
+                --precision fp32 "${small[@]}" "${extra[@]}" >"$tmp/g_$m.out" 2>&1 ||
+                { echo "FAIL: GPU run ($m):"; tail -5 "$tmp/g_$m.out"; fails=$((fails + 1)); }
+        done
+        lp="$(grep -o '"loss":[^,]*' "$tmp/g_plain/log.jsonl" 2>/dev/null)"
+        ln="$(grep -o '"loss":[^,]*' "$tmp/g_nccl/log.jsonl" 2>/dev/null)"
+        if [ -n "$lp" ] && [ "$lp" = "$ln" ] && grep -q "NCCL all-reduce" "$tmp/g_nccl.out"; then
+            echo "ok: --comm nccl on one GPU gives the plain run's losses bit for bit ($(wc -l <<<"$lp") values)"
+        else
+            echo "FAIL: --comm nccl on one GPU differs from the plain run:"
+            paste <(echo "$lp") <(echo "$ln") | head
+            fails=$((fails + 1))
+        fi
+    else
+        check "--comm nccl without a GPU" 2 "--comm nccl needs a GPU" \
+            "$bin" train --data "$tmp/a.h5" --out "$tmp/r5" --epochs 1 --comm nccl "${small[@]}"
+    fi
     check "second run into the same --out refuses" 1 "already holds a training run" \
         "$bin" train --data "$tmp/a.h5" --out "$tmp/r" --epochs 1 "${small[@]}"
     check "--resume refuses a changed setting" 2 "--lr 0.5 differs" "$bin" train --resume "$tmp/r" --lr 0.5

@@ -92,9 +92,9 @@ static double seconds_since(const struct timespec *t0) {
     return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
 }
 
-/* What trainer_build_model does for `--text-model DIR` (train/trainer_setup.c): tokenizer
- * and config from the folder, pooling from 1_Pooling/ when present, then the weights. D is
- * set to H so an identity projection exposes the pooled features in the class path. */
+/* What trainer_build_model does for `--text-model DIR` (train/trainer_setup.c), through the
+ * same lv_vlm_text_config_from_hf: tokenizer, config and pooling from the folder, then the
+ * weights. D is set to H so an identity projection exposes the pooled features. */
 static lv_status load_like_train(lv_vlm *m, lv_backend *be, const char *dir, const char *const *classes, int c,
                                  const lv_prompt_set *prompts) {
     memset(m, 0, sizeof *m); /* lv_vlm_free is safe on it whatever fails */
@@ -102,18 +102,14 @@ static lv_status load_like_train(lv_vlm *m, lv_backend *be, const char *dir, con
     LV_TRY(lv_wordpiece_load_dir(&tok, dir));
     lv_vlm_config vc;
     lv_vlm_config_default(&vc, 3, c, (int)lv_wordpiece_vocab_size(tok));
+    /* D = H: load the config once to learn H, then the shared set-up with that D. */
     lv_status s = lv_bert_load_hf_config(&vc.text, dir);
-    int found = 0;
-    lv_bert_pooling pool = LV_BERT_POOL_CLS;
-    if (s == LV_OK) s = lv_bert_hf_folder_pooling(dir, &pool, &found);
+    if (s == LV_OK) s = lv_vlm_text_config_from_hf(&vc, dir, vc.text.hidden);
     if (s != LV_OK) {
         lv_wordpiece_free(tok);
         return s;
     }
-    if (found) vc.text.pooling = pool;
     vc.dim = vc.text.hidden;
-    vc.text.dim = vc.dim;
-    if (vc.text.max_position < vc.text_max_len) vc.text_max_len = vc.text.max_position;
     LV_TRY(lv_vlm_create(m, be, &vc, classes, tok, prompts, 0, 1)); /* m owns tok now */
     return lv_vlm_load_text_hf(m, dir);
 }

@@ -16,7 +16,7 @@
 static void train_usage(FILE *f) {
     fprintf(f,
             "usage: liver-vlm train --data F.h5 --out RUN/ [options]\n"
-            "       liver-vlm train --resume RUN/ [--epochs N] [--device D] [--threads N]\n"
+            "       liver-vlm train --resume RUN/ [--epochs N] [--device D] [--threads N] ...\n"
             "\n"
             "Trains Liver-VLM (ResNet-18 image encoder, class prompts through a BERT text encoder,\n"
             "cosine head) or the linear-head CNN baseline. Writes RUN/model.safetensors (every\n"
@@ -30,7 +30,8 @@ static void train_usage(FILE *f) {
             "Actions:\n"
             "  --config C.json                settings file (JSON object; unknown keys are errors)\n"
             "  --resume RUN/                  continue RUN exactly; only --epochs (extends the run),\n"
-            "                                 --device and --threads may change\n"
+            "                                 --device, --device-data, --threads, --comm and\n"
+            "                                 --comm-timeout may change\n"
             "  --force                        replace a run already in --out\n"
             "  --stop-after N                 leave once N epochs are done, as if interrupted\n"
             "                                 (time-limited jobs; --resume continues)\n"

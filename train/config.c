@@ -29,6 +29,8 @@ typedef struct key_desc {
 
 static const char *const device_names[] = {"auto", "cpu", "cuda", NULL};
 static const char *const precision_names[] = {"auto", "fp32", "tf32", NULL}; /* LV_TRAIN_PRECISION_* */
+static const char *const comm_names[] = {"auto", "nccl", "mpi", NULL};        /* LV_TRAIN_COMM_* */
+static const char *const device_data_names[] = {"auto", "on", "off", NULL};   /* LV_TRAIN_DEVICE_DATA_* */
 static const char *const optimizer_names[] = {"adamw", "sgd", NULL}; /* lv_optimizer_kind order */
 static const char *const head_names[] = {"vlm", "linear", NULL};     /* lv_head_kind order */
 
@@ -41,10 +43,18 @@ static const key_desc keys[] = {
     {"precision", T_CHOICE, OFF(precision), 0, 0, precision_names, "P",
      "fp32, or tf32 tensor-core GEMMs/convolutions on CUDA (the CPU computes fp32 either way); auto: the "
      "device's default", 0},
+    {"device_data", T_CHOICE, OFF(device_data), 0, 0, device_data_names, "M",
+     "gather, augment and normalise batches on the device from data uploaded once: on, off (host loader), auto "
+     "(on with CUDA when the raw data take <= half the free device memory)", 1},
     {"epochs", T_INT, OFF(epochs), 1, 1000000, NULL, "N", "epochs (on --resume: the new total)", 1},
     {"batch", T_INT, OFF(batch), 1, 65536, NULL, "N", "batch size per process", 0},
     {"sync_bn", T_BOOL, OFF(sync_bn), 0, 0, NULL, NULL,
      "synchronized BatchNorm: statistics over every process's batch (mpirun; no-op for one process)", 0},
+    {"comm", T_CHOICE, OFF(comm), 0, 0, comm_names, "C",
+     "gradient all-reduce: nccl (GPU to GPU), mpi (through host memory; ranks may share a GPU), auto (nccl "
+     "when every rank has its own GPU and there are several ranks)", 1},
+    {"comm_timeout", T_NUM, OFF(comm_timeout), 1e-3, 1e6, NULL, "SECONDS",
+     "NCCL watchdog: a collective unfinished after this long aborts the run on every rank", 1},
     {"lr", T_NUM, OFF(lr), 0, 1e9, NULL, "X", "peak learning rate", 0},
     {"min_lr", T_NUM, OFF(min_lr), 0, 1e9, NULL, "X", "floor of the cosine schedule", 0},
     {"weight_decay", T_NUM, OFF(weight_decay), 0, 10, NULL, "X", "decoupled weight decay (not on BN, biases, logit scale)", 0},
@@ -76,6 +86,7 @@ void lv_train_config_default(lv_train_config *c) {
     c->device = LV_TRAIN_DEVICE_AUTO;
     c->epochs = 10;
     c->batch = 32;
+    c->comm_timeout = 600;
     c->lr = 1e-3;
     c->weight_decay = 0.01;
     c->optimizer = 0; /* adamw */
@@ -132,6 +143,9 @@ const char *lv_train_device_name(int device) {
 }
 const char *lv_train_precision_name(int precision) {
     return precision >= 0 && precision <= LV_TRAIN_PRECISION_TF32 ? precision_names[precision] : "?";
+}
+const char *lv_train_comm_name(int comm) {
+    return comm >= 0 && comm <= LV_TRAIN_COMM_MPI ? comm_names[comm] : "?";
 }
 
 /* The flag of key k ("--min-lr") in a static buffer per call site's lifetime. */
@@ -503,6 +517,8 @@ lv_status lv_train_config_check(const lv_train_config *c) {
              "--warmup-epochs and --warmup-steps are both set (%g, %lld): give one", c->warmup_epochs,
              (long long)c->warmup_steps);
     LV_CHECK(c->min_lr <= c->lr, LV_ERR_USAGE, "--min-lr %g is above --lr %g", c->min_lr, c->lr);
+    LV_CHECK(!(c->comm == LV_TRAIN_COMM_NCCL && c->device == LV_TRAIN_DEVICE_CPU), LV_ERR_USAGE,
+             "--comm nccl needs GPUs but --device is cpu: use --comm mpi (or auto) on the CPU");
     return LV_OK;
 }
 
@@ -537,9 +553,10 @@ lv_status lv_train_config_resolve(lv_train_config *c, lv_train_cli *cli, int arg
             if (same_value(c, src, k)) continue;
             format_value(src, k, got, sizeof got);
             format_value(c, k, want, sizeof want);
-            s = lv_errorf(LV_ERR_USAGE, "%s %s%s differs from the run being resumed (%s in %s); on --resume only "
-                                        "--epochs, --device and --threads may change", flag_of(k, flag, sizeof flag),
-                          got, (cli_set & bit) ? "" : " (from --config)", want, path);
+            s = lv_errorf(LV_ERR_USAGE,
+                          "%s %s%s differs from the run being resumed (%s in %s); on --resume only --epochs, "
+                          "--device, --device-data, --threads, --comm and --comm-timeout may change",
+                          flag_of(k, flag, sizeof flag), got, (cli_set & bit) ? "" : " (from --config)", want, path);
         }
         if (s == LV_OK) s = lv_train_config_overlay(c, &file, file_set);
         if (s == LV_OK) s = lv_train_config_overlay(c, &req, cli_set);

@@ -17,6 +17,14 @@ extern "C" {
 enum { LV_TRAIN_DEVICE_AUTO = 0, LV_TRAIN_DEVICE_CPU = 1, LV_TRAIN_DEVICE_CUDA = 2 };
 /* --precision: auto keeps the backend's default (tf32 on CUDA cc >= 8.0, fp32 on the CPU). */
 enum { LV_TRAIN_PRECISION_AUTO = 0, LV_TRAIN_PRECISION_FP32 = 1, LV_TRAIN_PRECISION_TF32 = 2 };
+/* --comm: how ranks average gradients. auto: NCCL when every rank runs CUDA on its own GPU
+ * and world > 1, else MPI; nccl: NCCL on the GPUs (also with one rank); mpi: host-staged
+ * MPI_Allreduce (lets two ranks share one GPU). */
+enum { LV_TRAIN_COMM_AUTO = 0, LV_TRAIN_COMM_NCCL = 1, LV_TRAIN_COMM_MPI = 2 };
+/* --device-data: where batches are gathered, augmented and normalised. auto: on the device
+ * when the backend is CUDA and the raw data take <= half its free memory; on: on the backend
+ * (CPU too); off: the host loader. */
+enum { LV_TRAIN_DEVICE_DATA_AUTO = 0, LV_TRAIN_DEVICE_DATA_ON = 1, LV_TRAIN_DEVICE_DATA_OFF = 2 };
 
 /* JSON seeds are doubles in most readers: keep them exactly representable. */
 #define LV_TRAIN_SEED_MAX 9007199254740991.0 /* 2^53 - 1 */
@@ -25,8 +33,11 @@ typedef struct lv_train_config {
     char *data, *out, *val;               /* paths (malloc'd; NULL when unset) */
     int device;                           /* LV_TRAIN_DEVICE_* */
     int precision;                        /* LV_TRAIN_PRECISION_* */
+    int device_data;                      /* LV_TRAIN_DEVICE_DATA_* */
     int epochs, batch;
     int sync_bn;                          /* BN statistics over every rank's batch */
+    int comm;                             /* LV_TRAIN_COMM_* */
+    double comm_timeout;                  /* seconds a collective may take before the watchdog aborts */
     double lr, min_lr, weight_decay;
     int optimizer;                        /* lv_optimizer_kind */
     double momentum;                      /* SGD */
@@ -84,11 +95,12 @@ lv_status lv_train_config_overlay(lv_train_config *dst, const lv_train_config *s
 
 /* The whole precedence chain for a command line: defaults, then --config, then the flags;
  * with --resume DIR the base is DIR/config.json instead and a flag or config key other than
- * epochs/device/threads that differs from it is LV_ERR_USAGE naming the flag (out becomes
- * DIR). Checks the result (lv_train_config_check). */
+ * epochs/device/device_data/threads/comm/comm_timeout that differs from it is LV_ERR_USAGE naming the
+ * flag (out becomes DIR). Checks the result (lv_train_config_check). */
 lv_status lv_train_config_resolve(lv_train_config *c, lv_train_cli *cli, int argc, char **argv);
 
-/* Cross-setting checks (required paths, one warmup, min_lr <= lr): LV_ERR_USAGE. */
+/* Cross-setting checks (required paths, one warmup, min_lr <= lr, no --comm nccl with
+ * --device cpu): LV_ERR_USAGE. */
 lv_status lv_train_config_check(const lv_train_config *c);
 
 /* Every setting as one JSON object (malloc'd, pretty printed; NULL when out of memory). */
@@ -101,6 +113,7 @@ void lv_train_config_print_help(FILE *f);
  * takes; "auto" means: do not call it). */
 const char *lv_train_device_name(int device);
 const char *lv_train_precision_name(int precision);
+const char *lv_train_comm_name(int comm);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,8 @@
  * (mpirun, srun/torchrun environment, or a plain run) and the host-memory collectives the
  * CPU trainer needs (gradient mean, loss sums, skip flags, weight broadcast, eval gather).
  * MPI stays inside dist.c; a plain run never touches MPI. No device memory here: the
- * caller copies device buffers to the host (the NCCL path comes with the CUDA work). */
+ * caller copies device buffers to the host, or (GPUs) uses the NCCL communicator of
+ * train/trainer_comm.c, which this layer only bootstraps (lv_dist_bcast of its id). */
 #ifndef LV_DIST_H
 #define LV_DIST_H
 
@@ -15,9 +16,12 @@
 extern "C" {
 #endif
 
-/* How collectives travel. Hook for the CUDA issue: an LV_DIST_COMM_NCCL_FILE value (the
- * NCCL unique id written by rank 0 to a file on a shared path, read by the others) lets
- * environment-launched ranks with world > 1 through lv_dist_init without MPI. */
+/* How the host collectives travel. NCCL is not a value here on purpose: a communicator
+ * belongs to a device and its stream, so it lives beside the backend in the trainer
+ * (train/trainer_comm.c), chosen by --comm; this layer stays device-free. Still open: an
+ * LV_DIST_COMM_NCCL_FILE value (the NCCL unique id written by rank 0 to a file on a shared
+ * path, read by the others) to let environment-launched ranks with world > 1 through
+ * lv_dist_init without MPI. */
 typedef enum lv_dist_comm {
     LV_DIST_COMM_NONE = 0, /* world 1: every collective is the identity */
     LV_DIST_COMM_MPI = 1,  /* MPI_COMM_WORLD, MPI_Init called by lv_dist_init */

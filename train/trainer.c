@@ -149,6 +149,7 @@ static lv_status allreduce_mean_dev(trainer *t, float *dev, size_t n) {
  * with frozen tensors (the text encoder) averages only its trainable runs. */
 static lv_status trainer_reduce_grads(trainer *t, float *loss, int *nonfinite) {
     lv_dist *d = t->env->dist;
+    if (t->nccl) return trainer_comm_reduce(t, loss, nonfinite); /* GPU to GPU (trainer_comm.c) */
     if (t->env->world == 1 || !d) return LV_OK;
     for (int i = 0; i < t->nparts; i++) {
         const trainer_part *p = &t->parts[i];
@@ -168,6 +169,7 @@ static lv_status trainer_reduce_grads(trainer *t, float *loss, int *nonfinite) {
 /* DDP's broadcast_buffers: rank 0's BN running statistics on every rank after each step, so
  * validation (and so the best-checkpoint choice) is the same everywhere. */
 static lv_status trainer_sync_buffers(trainer *t) {
+    if (t->nccl) return trainer_comm_bcast(t, t->m.vstate, t->m.visual.state.total, "broadcast of the BN statistics");
     if (t->env->world == 1 || !t->env->dist) return LV_OK;
     lv_backend *be = t->be;
     size_t n = t->m.visual.state.total;
@@ -186,6 +188,12 @@ static lv_status trainer_sync_buffers(trainer *t) {
 /* DDP's initial broadcast: every part's parameters and the BN statistics from rank 0, so
  * ranks start identical even if something rank-dependent crept into initialisation. */
 static lv_status trainer_bcast_model(trainer *t) {
+    if (t->nccl) {
+        for (int i = 0; i < t->nparts; i++)
+            LV_TRY(trainer_comm_bcast(t, t->parts[i].buf->params, t->parts[i].buf->n,
+                                      "broadcast of the initial weights"));
+        return trainer_sync_buffers(t);
+    }
     if (t->env->world == 1 || !t->env->dist) return LV_OK;
     lv_backend *be = t->be;
     for (int i = 0; i < t->nparts; i++) {
@@ -247,16 +255,9 @@ typedef struct step_out {
 
 static lv_status train_step(trainer *t, lv_batch *b, float lr, step_out *o) {
     lv_backend *be = t->be;
-    size_t per = (size_t)b->p * (size_t)b->s * (size_t)b->s;
-    if (t->env->batch_hook) t->env->batch_hook(t->env->hook_ctx, t->st.step, b->images, b->n, per);
-    const float *x = b->images;
-    const int *y = b->labels;
-    if (t->x_dev) {
-        be->copy_h2d(be, t->x_dev, b->images, (size_t)b->n * per * sizeof(float));
-        be->copy_h2d(be, t->y_dev, b->labels, (size_t)b->n * sizeof(int));
-        x = t->x_dev;
-        y = t->y_dev;
-    }
+    const float *x = NULL;
+    const int *y = NULL;
+    LV_TRY(trainer_batch_input(t, b, 1, &x, &y)); /* device render or host batch (trainer_setup.c) */
     size_t nstate = t->m.visual.state.total * sizeof(float);
     be->copy_d2d(be, t->vstate_backup, t->m.vstate, nstate);
     lv_vlm_zero_grads(&t->m);
@@ -383,6 +384,7 @@ static void release(trainer *t) {
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i]) t->be->free(t->be, bufs[i]);
     }
+    trainer_comm_free(t);
     trainer_syncbn_free(t);
     trainer_free_setup(t);
     lv_train_state_free(&t->st);
@@ -395,6 +397,7 @@ static lv_status start(trainer *t) {
     const lv_train_config *c = t->cfg;
     LV_TRY(prepare_out(t));
     LV_TRY(make_backend(t));
+    LV_TRY(trainer_comm_setup(t));
     LV_TRY(trainer_setup_data(t));
     t->config_json = lv_train_config_to_json(c);
     LV_CHECK_ALLOC(t->config_json);
@@ -412,6 +415,7 @@ static lv_status start(trainer *t) {
     t->st.config_json = strdup(t->config_json);
     LV_CHECK(t->info.training_json && t->st.config_json, LV_ERR_RUNTIME, "out of memory");
     LV_TRY(allocate(t));
+    LV_TRY(trainer_setup_device_data(t));
     LV_TRY(trainer_syncbn_setup(t));
     lv_loader_opts o;
     lv_loader *l = NULL;
@@ -429,17 +433,21 @@ static lv_status start(trainer *t) {
     snprintf(fields, sizeof fields,
              "\"world\":%d,\"device\":\"%s\",\"threads\":%d,\"train_samples\":%" PRId64 ",\"val_samples\":%" PRId64
              ",\"steps_per_epoch\":%" PRId64 ",\"epochs\":%d,\"from_epoch\":%" PRId64 ",\"from_step\":%" PRId64
-             ",\"sync_bn\":%s",
+             ",\"sync_bn\":%s,\"comm\":\"%s\",\"device_data\":%s",
              t->env->world, t->be->name, t->be->threads, t->n_train, t->n_val, t->steps_per_epoch, c->epochs,
-             t->st.epoch, t->st.step, t->bn_sync.active ? "true" : "false");
+             t->st.epoch, t->st.step, t->bn_sync.active ? "true" : "false", t->comm_name ? t->comm_name : "none",
+             t->dd ? "true" : "false");
     snprintf(text, sizeof text,
              "train: %s%" PRId64 " training and %" PRId64 " validation samples (%s), %" PRId64 " steps/epoch of %d, "
-             "%s head, %s backend (%d threads), %d process%s%s",
+             "%s head, %s backend (%d threads), %d process%s%s%s",
              t->env->resume ? "resuming, " : "", t->n_train, t->n_val,
              t->vds != t->ds ? "--val" : t->ds->split ? "the file's /split" : "patient-level split",
              t->steps_per_epoch, c->batch, t->m.cfg.head == LV_HEAD_VLM ? "VLM" : "linear", t->be->name,
              t->be->threads, t->env->world, t->env->world == 1 ? "" : "es",
-             t->bn_sync.active ? " with synchronized BatchNorm" : "");
+             t->bn_sync.active ? " with synchronized BatchNorm" : "",
+             t->nccl ? ", NCCL all-reduce" : t->env->world > 1 ? ", MPI all-reduce" : "");
+    size_t tl = strlen(text);
+    snprintf(text + tl, sizeof text - tl, "; batches from %s", t->data_note);
     LV_TRY(lv_runlog_event(&t->log, t->env->resume ? "resume" : "start", fields, text));
     if (t->writer) LV_TRY(write_config(t));
     return LV_OK;
@@ -509,6 +517,7 @@ lv_status lv_train_run(const lv_train_config *cfg, const lv_dataset *data, const
         res->n_train = t.n_train;
         res->n_val = t.n_val;
     }
+    if (s != LV_OK) trainer_comm_abort(&t); /* leave without waiting on peers (cmd_train ends the job) */
     release(&t);
     return s;
 }

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "cuda/cuda_data.h"
+#include "data/device_data.h"
 #include "data/split.h"
 #include "encoders/liver_vlm_io.h"
 #include "train/trainer_impl.h"
@@ -103,7 +105,126 @@ lv_status trainer_loader_opts(const trainer *t, lv_loader_opts *o, int train) {
         o->count = t->n_val;
         o->epochs = 1;
     }
+    /* With the data on the device the loader serves indices and keys only. */
+    o->render = (train ? t->dd : t->vdd) == NULL;
     return LV_OK;
+}
+
+static void size_text(char *buf, size_t cap, size_t b) {
+    if (b >= ((size_t)1 << 30)) snprintf(buf, cap, "%.2f GiB", (double)b / (1024.0 * 1024.0 * 1024.0));
+    else snprintf(buf, cap, "%.1f MiB", (double)b / (1024.0 * 1024.0));
+}
+
+/* --device-data auto falls back to the host loader, saying why; on fails with the reason. */
+static lv_status device_data_declined(trainer *t, lv_status s, const char *why) {
+    if (t->cfg->device_data == LV_TRAIN_DEVICE_DATA_ON) return lv_error_wrap(s, "--device-data on");
+    snprintf(t->data_note, sizeof t->data_note, "the host loader (--device-data auto: %s)", why);
+    return LV_OK;
+}
+
+lv_status trainer_setup_device_data(trainer *t) {
+    int mode = t->cfg->device_data;
+    lv_backend *be = t->be;
+    const lv_dataset *ds = t->ds, *vds = t->vds;
+    int two = vds && vds != ds;
+    if (mode == LV_TRAIN_DEVICE_DATA_OFF) {
+        snprintf(t->data_note, sizeof t->data_note, "the host loader (--device-data off)");
+        return LV_OK;
+    }
+    if (mode == LV_TRAIN_DEVICE_DATA_AUTO && be->kind != LV_DEVICE_CUDA) {
+        snprintf(t->data_note, sizeof t->data_note, "the host loader (--device-data auto: %s backend)", be->name);
+        return LV_OK;
+    }
+    size_t budget = SIZE_MAX, free_b = 0, total_b = 0;
+    char have[32] = "", msg[192];
+    if (be->kind == LV_DEVICE_CUDA) {
+        lv_status s = lv_cuda_mem_info(be, &free_b, &total_b);
+        if (s != LV_OK) return device_data_declined(t, s, "free device memory unknown");
+        /* auto leaves half the free memory to activations, workspaces and allocator slack. */
+        budget = mode == LV_TRAIN_DEVICE_DATA_AUTO ? free_b / 2 : free_b;
+        size_text(have, sizeof have, free_b);
+    }
+    size_t need = lv_device_data_bytes(ds), vneed = two ? lv_device_data_bytes(vds) : 0;
+    lv_status s = lv_device_data_fits(ds, budget);
+    if (s == LV_OK && two) s = lv_device_data_fits(vds, budget - need);
+    if (s != LV_OK) {
+        if (ds->images && (!two || vds->images) && need && (!two || vneed)) {
+            char want[32];
+            size_text(want, sizeof want, need + vneed);
+            snprintf(msg, sizeof msg, "%s of data > %s of %s free", want,
+                     mode == LV_TRAIN_DEVICE_DATA_AUTO ? "half" : "all", have);
+        } else {
+            snprintf(msg, sizeof msg, "%s", ds->images && (!two || vds->images) ? "unusable data shape"
+                                                                                : "data streamed from disk");
+        }
+        return device_data_declined(t, s, msg);
+    }
+    s = lv_device_data_create(&t->dd, be, ds);
+    if (s == LV_OK && two) s = lv_device_data_create(&t->vdd, be, vds);
+    if (s != LV_OK) {
+        lv_device_data_destroy(t->dd);
+        t->dd = NULL;
+        return device_data_declined(t, s, "the upload failed");
+    }
+    if (!two) t->vdd = t->dd;
+    if (!t->x_dev) {
+        size_t per = (size_t)ds->p * (size_t)t->size * (size_t)t->size, B = (size_t)t->cfg->batch;
+        t->x_dev = be->alloc(be, B * per * sizeof(float));
+        t->y_dev = be->alloc(be, B * sizeof(int));
+        LV_CHECK(t->x_dev && t->y_dev, LV_ERR_RUNTIME, "%s backend: out of memory for a batch", be->name);
+    }
+    char up[32];
+    size_text(up, sizeof up, need + vneed);
+    snprintf(t->data_note, sizeof t->data_note, "the %s backend (%s of raw data uploaded once)", be->name, up);
+    return LV_OK;
+}
+
+lv_status trainer_batch_input(trainer *t, const lv_batch *b, int train, const float **x, const int **y) {
+    lv_backend *be = t->be;
+    const lv_train_env *env = t->env;
+    size_t per = (size_t)b->p * (size_t)b->s * (size_t)b->s, xbytes = (size_t)b->n * per * sizeof(float);
+    lv_device_data *dd = train ? t->dd : t->vdd;
+    int hook = train && env->batch_hook;
+    if (!dd) {
+        if (hook) env->batch_hook(env->hook_ctx, t->st.step, b->images, b->n, per);
+        *x = b->images;
+        *y = b->labels;
+        if (t->x_dev) {
+            be->copy_h2d(be, t->x_dev, b->images, xbytes);
+            be->copy_h2d(be, t->y_dev, b->labels, (size_t)b->n * sizeof(int));
+            *x = t->x_dev;
+            *y = t->y_dev;
+        }
+        return LV_OK;
+    }
+    /* The very options, plan and augmentation the loader would render with. */
+    lv_loader_opts o;
+    LV_TRY(trainer_loader_opts(t, &o, train));
+    lv_augment_opts aug = o.aug;
+    if (!o.augment) lv_augment_opts_eval(&aug);
+    lv_preproc_plan plan;
+    LV_TRY(lv_preproc_plan_make(&plan, &o.preproc, train ? t->ds : t->vds));
+    LV_TRY(lv_device_data_render(dd, t->x_dev, t->y_dev, b->indices, b->keys, b->n, &plan, &aug, b->s, o.seed,
+                                 (uint64_t)b->epoch));
+    *x = t->x_dev;
+    *y = t->y_dev;
+    if (!hook) return LV_OK;
+    if (be->kind == LV_DEVICE_CPU) {
+        env->batch_hook(env->hook_ctx, t->st.step, t->x_dev, b->n, per);
+        return LV_OK;
+    }
+    /* A test hook on a device: through a host copy and back. */
+    float *h = malloc(xbytes ? xbytes : 1);
+    LV_CHECK_ALLOC(h);
+    be->copy_d2h(be, h, t->x_dev, xbytes);
+    lv_status s = be->sync(be);
+    if (s == LV_OK) {
+        env->batch_hook(env->hook_ctx, t->st.step, h, b->n, per);
+        be->copy_h2d(be, t->x_dev, h, xbytes);
+        s = be->sync(be);
+    }
+    free(h);
+    return s;
 }
 
 static lv_status fill_info(trainer *t) {
@@ -147,15 +268,7 @@ lv_status trainer_build_model(trainer *t) {
         vc.head = vlm ? LV_HEAD_VLM : LV_HEAD_LINEAR;
         vc.dim = c->dim;
         vc.train_text = vlm && c->train_text;
-        if (vlm && c->text_model) {
-            s = lv_bert_load_hf_config(&vc.text, c->text_model);
-            int found = 0;
-            lv_bert_pooling pool = LV_BERT_POOL_CLS;
-            if (s == LV_OK) s = lv_bert_hf_folder_pooling(c->text_model, &pool, &found);
-            if (s == LV_OK && found) vc.text.pooling = pool;
-            vc.text.dim = c->dim;
-            if (s == LV_OK && vc.text.max_position < vc.text_max_len) vc.text_max_len = vc.text.max_position;
-        }
+        if (vlm && c->text_model) s = lv_vlm_text_config_from_hf(&vc, c->text_model, c->dim);
     }
     if (s != LV_OK) {
         lv_wordpiece_free(tok);
@@ -232,6 +345,9 @@ void trainer_free_setup(trainer *t) {
     for (int i = 0; i < t->nparts; i++) lv_optim_plan_free(&t->parts[i].plan);
     t->nparts = 0;
     if (t->have_model) lv_vlm_free(&t->m);
+    if (t->vdd != t->dd) lv_device_data_destroy(t->vdd);
+    lv_device_data_destroy(t->dd);
+    t->dd = t->vdd = NULL;
     t->have_model = 0;
     lv_ckpt_info_free(&t->info);
     free(t->train_idx);

@@ -30,15 +30,10 @@ lv_status trainer_validate(trainer *t, double *loss, double *accuracy, double *m
             s = lv_errorf(LV_ERR_RUNTIME, "validation: the loader gave more than %lld samples", (long long)t->n_val);
             break;
         }
-        const float *x = b->images;
-        const int *y = b->labels;
-        if (t->x_dev) {
-            size_t per = (size_t)b->p * (size_t)b->s * (size_t)b->s;
-            be->copy_h2d(be, t->x_dev, b->images, (size_t)b->n * per * sizeof(float));
-            be->copy_h2d(be, t->y_dev, b->labels, (size_t)b->n * sizeof(int));
-            x = t->x_dev;
-            y = t->y_dev;
-        }
+        const float *x = NULL;
+        const int *y = NULL;
+        s = trainer_batch_input(t, b, 0, &x, &y); /* device render or host batch */
+        if (s != LV_OK) break;
         lv_vlm_predict(&t->m, x, y, b->n, t->probs_dev);
         float l1 = 0;
         be->copy_d2h(be, &l1, t->m.loss, sizeof l1);
