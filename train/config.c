@@ -33,6 +33,7 @@ static const char *const comm_names[] = {"auto", "nccl", "mpi", NULL};        /*
 static const char *const device_data_names[] = {"auto", "on", "off", NULL};   /* LV_TRAIN_DEVICE_DATA_* */
 static const char *const optimizer_names[] = {"adamw", "sgd", NULL}; /* lv_optimizer_kind order */
 static const char *const head_names[] = {"vlm", "linear", NULL};     /* lv_head_kind order */
+static const char *const objective_names[] = {"classify", "phase-shuffle", "clip", NULL}; /* LV_TRAIN_OBJECTIVE_* */
 
 #define OFF(f) offsetof(lv_train_config, f)
 static const key_desc keys[] = {
@@ -64,6 +65,9 @@ static const key_desc keys[] = {
     {"warmup_steps", T_I64, OFF(warmup_steps), 0, 1e12, NULL, "N", "linear warmup length in steps", 0},
     {"clip_norm", T_NUM, OFF(clip_norm), 0, 1e9, NULL, "X", "clip the global gradient 2-norm to X; 0 = off", 0},
     {"seed", T_U64, OFF(seed), 0, LV_TRAIN_SEED_MAX, NULL, "N", "seed of init, split, shuffle and augmentation", 0},
+    {"objective", T_CHOICE, OFF(objective), 0, 0, objective_names, "O",
+     "classify (lesion classes), phase-shuffle (self-supervised: predict the permutation of the phases; "
+     "pretrains an image encoder for --init-image) or clip (image-report contrastive; needs /reports)", 0},
     {"head", T_CHOICE, OFF(head), 0, 0, head_names, "H", "vlm (prompts, cosine) or linear (CNN baseline)", 0},
     {"dim", T_INT, OFF(dim), 1, 4096, NULL, "D", "joint embedding dimension", 0},
     {"train_text", T_BOOL, OFF(train_text), 0, 0, NULL, NULL, "train the text encoder too (default: projection only)", 0},
@@ -519,6 +523,10 @@ lv_status lv_train_config_check(const lv_train_config *c) {
     LV_CHECK(c->min_lr <= c->lr, LV_ERR_USAGE, "--min-lr %g is above --lr %g", c->min_lr, c->lr);
     LV_CHECK(!(c->comm == LV_TRAIN_COMM_NCCL && c->device == LV_TRAIN_DEVICE_CPU), LV_ERR_USAGE,
              "--comm nccl needs GPUs but --device is cpu: use --comm mpi (or auto) on the CPU");
+    LV_CHECK(c->objective != LV_TRAIN_OBJECTIVE_PHASE_SHUFFLE || (!c->text_model && !c->prompts && !c->train_text),
+             LV_ERR_USAGE, "--objective phase-shuffle trains the image encoder alone: drop --text-model, --prompts "
+             "and --train-text");
+    LV_CHECK(c->objective != LV_TRAIN_OBJECTIVE_CLIP, LV_ERR_USAGE, "--objective clip is not available yet");
     return LV_OK;
 }
 

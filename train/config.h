@@ -26,6 +26,12 @@ enum { LV_TRAIN_COMM_AUTO = 0, LV_TRAIN_COMM_NCCL = 1, LV_TRAIN_COMM_MPI = 2 };
  * (CPU too); off: the host loader. */
 enum { LV_TRAIN_DEVICE_DATA_AUTO = 0, LV_TRAIN_DEVICE_DATA_ON = 1, LV_TRAIN_DEVICE_DATA_OFF = 2 };
 
+/* --objective: what the run learns. classify: the lesion classes (VLM or linear head);
+ * phase-shuffle: which of the P! permutations was applied to an ROI's phases (linear head on
+ * the image features, no labels needed); clip: symmetric contrastive loss between images and
+ * their /reports within the batch. */
+enum { LV_TRAIN_OBJECTIVE_CLASSIFY = 0, LV_TRAIN_OBJECTIVE_PHASE_SHUFFLE = 1, LV_TRAIN_OBJECTIVE_CLIP = 2 };
+
 /* JSON seeds are doubles in most readers: keep them exactly representable. */
 #define LV_TRAIN_SEED_MAX 9007199254740991.0 /* 2^53 - 1 */
 
@@ -45,6 +51,7 @@ typedef struct lv_train_config {
     int64_t warmup_steps;
     double clip_norm;                     /* global gradient 2-norm; 0 = off */
     uint64_t seed;
+    int objective;                        /* LV_TRAIN_OBJECTIVE_* */
     int head;                             /* lv_head_kind */
     int dim;
     int train_text;
