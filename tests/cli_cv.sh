@@ -19,6 +19,8 @@ check "--help" 0 "--folds K" "$bin" cv --help
 check "no --data" 2 "--data is required" "$bin" cv --out "$d"
 check "no --out" 2 "--out is required" "$bin" cv --data x.h5
 check "--folds 1" 2 "--folds: expected an integer in 2\.\." "$bin" cv --data x.h5 --out "$d" --folds 1
+check "a pretraining objective" 2 "--objective phase-shuffle is a pretraining objective" "$bin" cv --data x.h5 \
+    --out "$d" --objective phase-shuffle
 check "unknown head" 2 "--head: unknown head 'cnn'" "$bin" cv --data x.h5 --out "$d" --head vlm,cnn
 check "malformed shots" 2 "--shots: empty item in '5,,all'" "$bin" cv --data x.h5 --out "$d" --shots 5,,all
 check "zero shots" 2 "--shots: expected 'all' or lesions per class" "$bin" cv --data x.h5 --out "$d" --shots 0

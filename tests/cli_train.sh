@@ -5,6 +5,8 @@
 # changed setting is refused, and config-file errors name the key. --comm/--comm-timeout:
 # bad values exit 2, config.json records them; --comm nccl without a GPU exits 2, and on a
 # GPU a 1-rank NCCL run gives the plain run's losses bit for bit.
+# --objective: a bad name and phase-shuffle with text options exit 2, phase-shuffle on one
+# phase exits 1; a phase-shuffle run trains and a classification run starts from it.
 # Usage: cli_train.sh <liver-vlm> <fixtures>
 set -u
 bin="$1"
@@ -21,6 +23,10 @@ check "unknown option" 2 "unknown option '--bogus'" "$bin" train --data x.h5 --o
 check "missing value" 2 "--epochs needs a value" "$bin" train --data x.h5 --out "$tmp/r" --epochs
 check "bad number" 2 "--epochs: expected an integer" "$bin" train --data x.h5 --out "$tmp/r" --epochs ten
 check "bad choice" 2 "--head: expected vlm\|linear" "$bin" train --data x.h5 --out "$tmp/r" --head cnn
+check "bad --objective" 2 "--objective: expected classify\|phase-shuffle\|clip" "$bin" train --data x.h5 \
+    --out "$tmp/r" --objective jigsaw
+check "phase-shuffle with a text model" 2 "--objective phase-shuffle trains the image encoder alone" "$bin" train \
+    --data x.h5 --out "$tmp/r" --objective phase-shuffle --train-text
 check "two warmups" 2 "--warmup-epochs and --warmup-steps" "$bin" train --data x.h5 --out "$tmp/r" \
     --warmup-epochs 1 --warmup-steps 5
 echo '{"epochs": 1, "lrr": 0.1}' >"$tmp/bad.json"
@@ -42,6 +48,14 @@ hdf5=1
 if [ "$hdf5" -eq 1 ]; then
     check "missing data file" 1 "missing.h5" "$bin" train --data "$tmp/missing.h5" --out "$tmp/r"
     "$bin" synth --out "$tmp/a.h5" --per-class 8 --size 32 >/dev/null 2>&1 || { echo "FAIL: synth"; fails=$((fails + 1)); }
+    "$bin" synth --out "$tmp/one.h5" --per-class 4 --size 32 --phases PV >/dev/null 2>&1 ||
+        { echo "FAIL: synth one phase"; fails=$((fails + 1)); }
+    check "phase-shuffle on one phase" 1 "one.h5: --objective phase-shuffle needs at least 2 phases" \
+        "$bin" train --data "$tmp/one.h5" --out "$tmp/r1" --objective phase-shuffle "${small[@]}"
+    check "phase-shuffle 1 epoch" 0 "phase-shuffle pretext task \\(6 permutations" "$bin" train --data "$tmp/a.h5" \
+        --out "$tmp/ps" --objective phase-shuffle --epochs 1 "${small[@]}"
+    check "classify from the phase-shuffle encoder" 0 "1 of 1 epochs" "$bin" train --data "$tmp/a.h5" \
+        --out "$tmp/fs" --init-image "$tmp/ps/model.safetensors" --epochs 1 "${small[@]}"
     check "train 1 epoch" 0 "1 of 1 epochs" "$bin" train --data "$tmp/a.h5" --out "$tmp/r" --epochs 1 "${small[@]}"
     for f in model.safetensors best.safetensors state.safetensors config.json log.jsonl; do
         [ -s "$tmp/r/$f" ] || { echo "FAIL: $tmp/r/$f missing"; fails=$((fails + 1)); }

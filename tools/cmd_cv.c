@@ -148,6 +148,11 @@ static lv_status resolve_train(lv_cv_sweep *s, cv_cli *c) {
     LV_TRY(st);
     LV_CHECK(s->train.data, LV_ERR_USAGE, "--data is required (see liver-vlm cv --help)");
     LV_CHECK(c->out, LV_ERR_USAGE, "--out is required (see liver-vlm cv --help)");
+    /* The table scores lesion classes; pretrain with train --objective, then --init-image. */
+    LV_CHECK(s->train.objective == LV_TRAIN_OBJECTIVE_CLASSIFY, LV_ERR_USAGE,
+             "--objective %s is a pretraining objective; cv scores lesion classification: pretrain with "
+             "liver-vlm train --objective ... and pass its model as --init-image",
+             s->train.objective == LV_TRAIN_OBJECTIVE_PHASE_SHUFFLE ? "phase-shuffle" : "clip");
     char abs[PATH_MAX];
     const char *data = realpath(s->train.data, abs) ? abs : s->train.data;
     char *d = strdup(data), *o = strdup(c->out);

@@ -523,7 +523,8 @@ lv_status lv_train_config_check(const lv_train_config *c) {
     LV_CHECK(c->min_lr <= c->lr, LV_ERR_USAGE, "--min-lr %g is above --lr %g", c->min_lr, c->lr);
     LV_CHECK(!(c->comm == LV_TRAIN_COMM_NCCL && c->device == LV_TRAIN_DEVICE_CPU), LV_ERR_USAGE,
              "--comm nccl needs GPUs but --device is cpu: use --comm mpi (or auto) on the CPU");
-    LV_CHECK(c->objective != LV_TRAIN_OBJECTIVE_PHASE_SHUFFLE || (!c->text_model && !c->prompts && !c->train_text),
+    LV_CHECK(c->objective != LV_TRAIN_OBJECTIVE_PHASE_SHUFFLE ||
+                 (!c->text_model && !c->prompts && !c->train_text),
              LV_ERR_USAGE, "--objective phase-shuffle trains the image encoder alone: drop --text-model, --prompts "
              "and --train-text");
     LV_CHECK(c->objective != LV_TRAIN_OBJECTIVE_CLIP, LV_ERR_USAGE, "--objective clip is not available yet");

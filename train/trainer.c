@@ -386,6 +386,7 @@ static void release(trainer *t) {
     }
     trainer_comm_free(t);
     trainer_syncbn_free(t);
+    trainer_shuffle_free(t);
     trainer_free_setup(t);
     lv_train_state_free(&t->st);
     free(t->config_json);
@@ -429,20 +430,24 @@ static lv_status start(trainer *t) {
     int show = t->writer && !t->env->quiet;
     int bar = show && (t->env->progress == 1 || (t->env->progress == -1 && isatty(2)));
     LV_TRY(lv_runlog_open(&t->log, t->writer ? t->log_path : NULL, bar, show && !bar, c->log_every));
-    char fields[1024], text[1024];
+    char fields[1024], text[1024], head_text[96];
+    if (t->shuf.active)
+        snprintf(head_text, sizeof head_text, "phase-shuffle pretext task (%d permutations, linear head)", t->nclass);
+    else
+        snprintf(head_text, sizeof head_text, "%s head", t->m.cfg.head == LV_HEAD_VLM ? "VLM" : "linear");
     snprintf(fields, sizeof fields,
              "\"world\":%d,\"device\":\"%s\",\"threads\":%d,\"train_samples\":%" PRId64 ",\"val_samples\":%" PRId64
              ",\"steps_per_epoch\":%" PRId64 ",\"epochs\":%d,\"from_epoch\":%" PRId64 ",\"from_step\":%" PRId64
-             ",\"sync_bn\":%s,\"comm\":\"%s\",\"device_data\":%s",
+             ",\"sync_bn\":%s,\"comm\":\"%s\",\"device_data\":%s,\"objective\":\"%s\"",
              t->env->world, t->be->name, t->be->threads, t->n_train, t->n_val, t->steps_per_epoch, c->epochs,
              t->st.epoch, t->st.step, t->bn_sync.active ? "true" : "false", t->comm_name ? t->comm_name : "none",
-             t->dd ? "true" : "false");
+             t->dd ? "true" : "false", t->shuf.active ? "phase-shuffle" : "classify");
     snprintf(text, sizeof text,
              "train: %s%" PRId64 " training and %" PRId64 " validation samples (%s), %" PRId64 " steps/epoch of %d, "
-             "%s head, %s backend (%d threads), %d process%s%s%s",
+             "%s, %s backend (%d threads), %d process%s%s%s",
              t->env->resume ? "resuming, " : "", t->n_train, t->n_val,
              t->vds != t->ds ? "--val" : t->ds->split ? "the file's /split" : "patient-level split",
-             t->steps_per_epoch, c->batch, t->m.cfg.head == LV_HEAD_VLM ? "VLM" : "linear", t->be->name,
+             t->steps_per_epoch, c->batch, head_text, t->be->name,
              t->be->threads, t->env->world, t->env->world == 1 ? "" : "es",
              t->bn_sync.active ? " with synchronized BatchNorm" : "",
              t->nccl ? ", NCCL all-reduce" : t->env->world > 1 ? ", MPI all-reduce" : "");

@@ -32,6 +32,16 @@ typedef struct trainer_bn_sync {
     int active;           /* 1: world > 1 and --sync-bn */
 } trainer_bn_sync;
 
+/* --objective phase-shuffle (objective_shuffle.c): the P! phase permutations as the run's
+ * classes and the device buffers a permuted batch is assembled in. */
+typedef struct trainer_shuffle {
+    int active, p, nperm;
+    unsigned char perm[LV_MAX_CLASSES][LV_MAX_PHASES]; /* output channel c = input channel perm[k][c] */
+    char *names[LV_MAX_CLASSES];                      /* "PV_NC_ART": the phase order produced */
+    float *x;                                         /* [batch, p, s, s] device */
+    int *y;                                           /* [batch] device */
+} trainer_shuffle;
+
 /* One trainable model part (visual, text, head) as the optimizer and clipping see it. */
 typedef struct trainer_part {
     const char *name;
@@ -49,6 +59,9 @@ typedef struct trainer {
     int size;                   /* ROI side fed to the model */
     int drop_last;
     int writer;                 /* this rank writes files */
+    int nclass;                 /* what the head predicts: the data's classes, or the */
+    const char *const *class_names; /* phase permutations of --objective phase-shuffle */
+    trainer_shuffle shuf;
 
     lv_vlm m;
     int have_model;
@@ -90,8 +103,9 @@ lv_status trainer_loader_opts(const trainer *t, lv_loader_opts *o, int train);
  * the choice in data_note. Call after the model and its buffers exist. */
 lv_status trainer_setup_device_data(trainer *t);
 /* The model's input for a loader batch: rendered on the backend from device data, or the host
- * images (copied to x_dev on a device). Train batches also go through env->batch_hook. */
-lv_status trainer_batch_input(trainer *t, const lv_batch *b, int train, const float **x, const int **y);
+ * images (copied to x_dev on a device). Train batches also go through env->batch_hook.
+ * With phase-shuffle, then permuted (b->labels become the permutation ids). */
+lv_status trainer_batch_input(trainer *t, lv_batch *b, int train, const float **x, const int **y);
 void trainer_free_setup(trainer *t);
 
 /* trainer_syncbn.c: installs the hook when cfg->sync_bn and world > 1 (a note for one
@@ -116,6 +130,16 @@ lv_status trainer_comm_bcast(trainer *t, float *dev, size_t n, const char *what)
 /* On a failed run: ncclCommAbort, so leaving never waits on peers. */
 void trainer_comm_abort(trainer *t);
 void trainer_comm_free(trainer *t);
+
+/* objective_shuffle.c. classes_setup sets nclass/class_names (the data's, or the P!
+ * permutations for phase-shuffle, with clear errors for P < 2 or P! > LV_MAX_CLASSES).
+ * apply replaces the model input by its phase-permuted copy and the labels by the
+ * permutation ids (also in b->labels, so validation scores the pretext task); draw is the
+ * permutation of sample i (counter-based: train by augmentation key, validation by index). */
+lv_status trainer_classes_setup(trainer *t);
+int trainer_shuffle_draw(const trainer *t, const lv_batch *b, int i, int train);
+lv_status trainer_shuffle_apply(trainer *t, lv_batch *b, int train, const float **x, const int **y);
+void trainer_shuffle_free(trainer *t);
 
 /* validate.c: loss, accuracy and macro-AUC over the validation part (NaN when empty). */
 lv_status trainer_validate(trainer *t, double *loss, double *accuracy, double *macro_auc);

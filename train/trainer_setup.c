@@ -76,7 +76,7 @@ lv_status trainer_setup_data(trainer *t) {
              t->n_train, t->env->world);
     /* Full batches only, unless the whole share is smaller than one batch. */
     t->drop_last = per_rank >= t->cfg->batch;
-    return LV_OK;
+    return trainer_classes_setup(t);
 }
 
 lv_status trainer_loader_opts(const trainer *t, lv_loader_opts *o, int train) {
@@ -179,7 +179,7 @@ lv_status trainer_setup_device_data(trainer *t) {
     return LV_OK;
 }
 
-lv_status trainer_batch_input(trainer *t, const lv_batch *b, int train, const float **x, const int **y) {
+static lv_status batch_input(trainer *t, const lv_batch *b, int train, const float **x, const int **y) {
     lv_backend *be = t->be;
     const lv_train_env *env = t->env;
     size_t per = (size_t)b->p * (size_t)b->s * (size_t)b->s, xbytes = (size_t)b->n * per * sizeof(float);
@@ -227,13 +227,18 @@ lv_status trainer_batch_input(trainer *t, const lv_batch *b, int train, const fl
     return s;
 }
 
+lv_status trainer_batch_input(trainer *t, lv_batch *b, int train, const float **x, const int **y) {
+    LV_TRY(batch_input(t, b, train, x, y));
+    return t->shuf.active ? trainer_shuffle_apply(t, b, train, x, y) : LV_OK;
+}
+
 static lv_status fill_info(trainer *t) {
     lv_ckpt_info *in = &t->info;
     memset(in, 0, sizeof *in);
-    in->classes = t->ds->c;
+    in->classes = t->nclass;
     in->phases = t->ds->p;
-    for (int i = 0; i < t->ds->c; i++) {
-        in->class_names[i] = strdup(t->ds->classes[i]);
+    for (int i = 0; i < t->nclass; i++) {
+        in->class_names[i] = strdup(t->class_names[i]);
         LV_CHECK_ALLOC(in->class_names[i]);
     }
     for (int i = 0; i < t->ds->p; i++) {
@@ -253,18 +258,19 @@ lv_status trainer_build_model(trainer *t) {
     lv_wordpiece *tok = NULL;
     lv_prompt_set prompts;
     memset(&prompts, 0, sizeof prompts);
-    int vlm = c->head == LV_HEAD_VLM;
+    /* phase-shuffle predicts permutations with a linear head on the image features. */
+    int vlm = c->head == LV_HEAD_VLM && !t->shuf.active;
     lv_status s = LV_OK;
     if (vlm) {
         s = c->text_model ? lv_wordpiece_load_dir(&tok, c->text_model) : lv_wordpiece_builtin(&tok);
         if (s == LV_OK) s = c->prompts ? lv_prompts_load(&prompts, c->prompts) : lv_prompts_default(&prompts);
         if (s == LV_OK) s = lv_prompts_check(&prompts, (const char *const *)t->ds->classes, t->ds->c,
                                              c->prompts ? c->prompts : "the built-in prompts (use --prompts FILE)");
-    } else if (c->text_model || c->prompts || c->train_text) {
+    } else if (!t->shuf.active && (c->text_model || c->prompts || c->train_text)) {
         LV_WARN("--head linear has no text side: --text-model, --prompts and --train-text are ignored");
     }
     if (s == LV_OK) {
-        lv_vlm_config_default(&vc, t->ds->p, t->ds->c, tok ? (int)lv_wordpiece_vocab_size(tok) : 1);
+        lv_vlm_config_default(&vc, t->ds->p, t->nclass, tok ? (int)lv_wordpiece_vocab_size(tok) : 1);
         vc.head = vlm ? LV_HEAD_VLM : LV_HEAD_LINEAR;
         vc.dim = c->dim;
         vc.train_text = vlm && c->train_text;
@@ -276,7 +282,7 @@ lv_status trainer_build_model(trainer *t) {
         return s;
     }
     /* The model owns tok from here on, also when create fails. */
-    s = lv_vlm_create(&t->m, t->be, &vc, (const char *const *)t->ds->classes, tok, vlm ? &prompts : NULL, 1,
+    s = lv_vlm_create(&t->m, t->be, &vc, t->class_names, tok, vlm ? &prompts : NULL, 1,
                       c->seed);
     lv_prompts_free(&prompts);
     t->have_model = s == LV_OK;
@@ -294,13 +300,13 @@ lv_status trainer_load_run(trainer *t) {
     if (s != LV_OK) return lv_error_wrap(s, "--resume");
     t->have_model = 1;
     const lv_dataset *ds = t->ds;
-    LV_CHECK(t->info.classes == ds->c && t->info.phases == ds->p, LV_ERR_INPUT,
-             "%s: %d classes and %d phases, but %s has %d and %d", t->model_path, t->info.classes, t->info.phases,
-             ds->path, ds->c, ds->p);
-    for (int i = 0; i < ds->c; i++)
-        LV_CHECK(!strcmp(t->info.class_names[i], ds->classes[i]), LV_ERR_INPUT,
+    LV_CHECK(t->info.classes == t->nclass && t->info.phases == ds->p, LV_ERR_INPUT,
+             "%s: %d classes and %d phases, but %s %s %d and %d", t->model_path, t->info.classes, t->info.phases,
+             ds->path, t->shuf.active ? "with --objective phase-shuffle means" : "has", t->nclass, ds->p);
+    for (int i = 0; i < t->nclass; i++)
+        LV_CHECK(!strcmp(t->info.class_names[i], t->class_names[i]), LV_ERR_INPUT,
                  "%s: class %d is '%s' but %s has '%s'", t->model_path, i, t->info.class_names[i], ds->path,
-                 ds->classes[i]);
+                 t->class_names[i]);
     LV_CHECK(t->info.input_size == t->size, LV_ERR_INPUT, "%s: trained at %dx%d, but this run feeds %dx%d",
              t->model_path, t->info.input_size, t->info.input_size, t->size, t->size);
     LV_TRY(lv_train_state_load(&t->st, &t->m, t->state_path));
