@@ -325,6 +325,10 @@ static void conv_bn_backward(const lv_resnet18_acts *a, const lv_conv_offsets *c
     lv_conv2d_backward(be, din, grads + c->weight, NULL, dconv_out, in, params + c->weight, &cs);
 }
 
+static void grads_ready(const lv_resnet18_acts *a, size_t lo) {
+    if (a->grad_ready) a->grad_ready->ready(a->grad_ready->ctx, lo);
+}
+
 void lv_resnet18_backward(const lv_resnet18 *m, lv_resnet18_acts *a, const float *params,
                           float *grads, const float *demb, const float *dfeat) {
     lv_backend *be = a->be;
@@ -334,6 +338,8 @@ void lv_resnet18_backward(const lv_resnet18 *m, lv_resnet18_acts *a, const float
     if (demb && m->dim > 0)
         lv_linear_backward(be, a->features.dx, grads + m->proj_w, grads + m->proj_b, demb,
                            a->features.x, params + m->proj_w, n, LV_RESNET_FEATURES, m->dim);
+    /* The projection is laid out last, so it is the first range that is final. */
+    if (m->dim > 0) grads_ready(a, m->proj_w);
     if (dfeat) lv_residual_add_backward(be, a->features.dx, NULL, dfeat, nfeat);
     lv_avgpool_backward(be, a->blocks[7].y.dx, a->features.dx, n, LV_RESNET_FEATURES, a->hw[7] * a->hw[7]);
     for (int i = 7; i >= 0; i--) {
@@ -355,6 +361,7 @@ void lv_resnet18_backward(const lv_resnet18 *m, lv_resnet18_acts *a, const float
         lv_relu_backward(be, ba->b1.dx, ba->r1.dx, ba->r1.x, cnt);
         conv_bn_backward(a, &blk->conv1, &blk->bn1, params, grads, ba->out1.x, ba->out1.dx,
                          ba->b1.dx, ba->save1, prev->dx, prev->x, n, prev_hw, hw);
+        grads_ready(a, blk->conv1.weight); /* a block's tensors start with its conv1 */
     }
     int s1 = conv_out(a->size, &m->conv1);
     lv_pool2d_shape ps = {n, 64, s1, s1, 3, 2, 1};
@@ -362,4 +369,5 @@ void lv_resnet18_backward(const lv_resnet18 *m, lv_resnet18_acts *a, const float
     lv_relu_backward(be, a->b1.dx, a->r1.dx, a->r1.x, (size_t)n * 64 * s1 * s1);
     conv_bn_backward(a, &m->conv1, &m->bn1, params, grads, a->c1.x, a->c1.dx, a->b1.dx,
                      a->save_bn1, NULL, a->input, n, a->size, s1);
+    grads_ready(a, 0);
 }

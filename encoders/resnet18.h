@@ -86,6 +86,17 @@ typedef struct lv_bn_sync {
     void *ctx;
 } lv_bn_sync;
 
+/* Gradient readiness, so a data-parallel caller can start averaging gradients while the
+ * backward still runs (DDP's bucketed overlap). The backward calls ready(ctx, lo) after the
+ * projection, after each residual block and after the stem: every parameter gradient at
+ * offset >= lo of `grads` is then final for this step (queued on the backend: nothing later
+ * in this backward writes there). lo strictly decreases within one backward and the last
+ * call has lo = 0. */
+typedef struct lv_grad_ready {
+    void (*ready)(void *ctx, size_t lo);
+    void *ctx;
+} lv_grad_ready;
+
 /* Activations for one batch shape, allocated on the backend in two arenas (values and
  * gradients) so one memset clears every activation gradient. */
 typedef struct lv_resnet18_acts {
@@ -110,6 +121,7 @@ typedef struct lv_resnet18_acts {
     const lv_bn_sync *bn_sync;
     double sync_batch;  /* global batch of the last training forward that synchronized, else 0 */
     float *bn_acc;      /* [2 * 512] the partial sums being all-reduced */
+    const lv_grad_ready *grad_ready; /* NULL: no calls; set by the caller like bn_sync */
 } lv_resnet18_acts;
 
 lv_status lv_resnet18_acts_alloc(lv_resnet18_acts *a, const lv_resnet18 *m, lv_backend *be,

@@ -263,8 +263,10 @@ static lv_status train_step(trainer *t, lv_batch *b, float lr, step_out *o) {
     lv_vlm_zero_grads(&t->m);
     /* Set per step: lv_vlm_prepare may have reallocated (and so cleared) the activations. */
     t->m.vacts.bn_sync = t->bn_sync.active ? &t->bn_sync.hook : NULL;
+    t->m.vacts.grad_ready = trainer_comm_step_begin(t); /* NCCL: overlap the backward */
     lv_vlm_train_step(&t->m, x, y, b->n);
     t->m.vacts.bn_sync = NULL;
+    t->m.vacts.grad_ready = NULL;
     be->copy_d2h(be, &o->loss, t->m.loss, sizeof o->loss);
     LV_TRY(be->sync(be));
     int bad = !isfinite(o->loss);

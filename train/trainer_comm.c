@@ -190,34 +190,61 @@ lv_status trainer_comm_setup(trainer *t) {
     return LV_OK;
 }
 
-/* Bucketed all-reduce of n floats at g. `what` is a literal per part (kept by pointer). */
-static lv_status reduce_range(trainer *t, float *g, size_t n, const char *what) {
-    const size_t bucket = LV_TRAINER_BUCKET_BYTES / sizeof(float);
-    for (size_t off = 0; off < n; off += bucket)
-        LV_TRY(lv_cuda_comm_allreduce_mean(t->nccl, g + off, n - off < bucket ? n - off : bucket, what));
-    return LV_OK;
-}
-
 static const char *grads_what(const char *part) {
     if (!strcmp(part, "visual")) return "all-reduce of the visual gradients";
     if (!strcmp(part, "text")) return "all-reduce of the text gradients";
     return "all-reduce of the head gradients";
 }
 
+/* Launches buckets [t->buckets.next, end); asynchronous (queued after the backward's work so
+ * far, on the communicator's stream). */
+static lv_status launch(trainer *t, int end) {
+    lv_grad_buckets *g = &t->buckets;
+    for (; g->next < end; g->next++) {
+        const lv_grad_bucket *b = &g->b[g->next];
+        const trainer_part *p = &t->parts[b->part];
+        LV_TRY(lv_cuda_comm_allreduce_mean(t->nccl, p->buf->grads + b->offset, b->n, grads_what(p->name)));
+    }
+    return LV_OK;
+}
+
+static void on_grads_ready(void *ctx, size_t lo) {
+    trainer *t = ctx;
+    if (t->comm_err == LV_OK) t->comm_err = launch(t, lv_grad_buckets_due(&t->buckets, lo));
+}
+
+const lv_grad_ready *trainer_comm_step_begin(trainer *t) {
+    if (!t->nccl) return NULL;
+    if (!t->buckets.b) {
+        const lv_optim_plan *plans[3];
+        int visual = -1;
+        for (int i = 0; i < t->nparts; i++) {
+            plans[i] = &t->parts[i].plan;
+            if (!strcmp(t->parts[i].name, "visual")) visual = i;
+        }
+        t->comm_err = lv_grad_buckets_build(&t->buckets, plans, t->nparts, visual,
+                                            LV_TRAINER_BUCKET_BYTES / sizeof(float));
+        if (t->comm_err != LV_OK) return NULL; /* trainer_comm_reduce reports it */
+        t->grad_ready = (lv_grad_ready){on_grads_ready, t};
+    }
+    t->buckets.next = 0;
+    t->comm_err = LV_OK;
+    /* Not in this process's first step: the convolutions grow the backend's workspace then,
+     * and cudaFree would block the host behind an in-flight collective, out of the
+     * watchdog's reach. Every rank starts (and resumes) the same way, so buckets stay in
+     * the same order everywhere. */
+    return t->comm_steps++ > 0 ? &t->grad_ready : NULL;
+}
+
 lv_status trainer_comm_reduce(trainer *t, float *loss, int *nonfinite) {
     lv_backend *be = t->be;
-    for (int i = 0; i < t->nparts; i++) {
-        const trainer_part *p = &t->parts[i];
-        const char *what = grads_what(p->name);
-        size_t trainable = 0;
-        for (int r = 0; r < p->plan.count; r++) trainable += p->plan.runs[r].n;
-        if (trainable == p->buf->n) {
-            LV_TRY(reduce_range(t, p->buf->grads, p->buf->n, what));
-        } else {
-            for (int r = 0; r < p->plan.count; r++)
-                LV_TRY(reduce_range(t, p->buf->grads + p->plan.runs[r].offset, p->plan.runs[r].n, what));
-        }
+    LV_TRY(t->comm_err);
+    if (!t->buckets.b) { /* a step without trainer_comm_step_begin: everything from here */
+        trainer_comm_step_begin(t);
+        LV_TRY(t->comm_err);
     }
+    LV_TRY(launch(t, t->buckets.count));
+    t->buckets.next = 0;
     /* The flag as 0/1 averaged: above zero exactly when some rank saw a non-finite loss. The
      * host copy is staged by the driver before copy_h2d returns, so a local array will do. */
     float h[2] = {*loss, *nonfinite ? 1.0f : 0.0f};
@@ -243,6 +270,7 @@ lv_status trainer_comm_bcast(trainer *t, float *dev, size_t n, const char *what)
 void trainer_comm_abort(trainer *t) { lv_cuda_comm_abort(t->nccl); }
 
 void trainer_comm_free(trainer *t) {
+    lv_grad_buckets_free(&t->buckets);
     if (t->comm_scalars && t->be) t->be->free(t->be, t->comm_scalars);
     t->comm_scalars = NULL;
     lv_cuda_comm_destroy(t->nccl);

@@ -12,6 +12,7 @@
 #include "data/preprocess.h"
 #include "encoders/liver_vlm.h"
 #include "train/checkpoint.h"
+#include "train/grad_buckets.h"
 #include "train/optim.h"
 #include "train/runlog.h"
 #include "train/state.h"
@@ -84,6 +85,10 @@ typedef struct trainer {
     struct lv_cuda_comm *nccl;  /* --comm nccl (or auto on GPUs): NULL on the MPI path */
     float *comm_scalars;        /* [2] device: loss and non-finite flag, averaged through NCCL */
     const char *comm_name;      /* "nccl", "mpi" or "none" (one process) */
+    lv_grad_buckets buckets;    /* NCCL: the reduction's buckets, image encoder's overlapped */
+    lv_grad_ready grad_ready;   /* NCCL: launches image-encoder buckets during the backward */
+    lv_status comm_err;         /* a launch that failed inside the backward, reported after it */
+    int64_t comm_steps;         /* steps begun by this process (no overlap in the first) */
 
     lv_train_state st;
     char *config_json;
@@ -122,8 +127,14 @@ void trainer_syncbn_free(trainer *t);
  * the communicator on this rank's GPU (rank 0's id through lv_dist_bcast) and logs ranks,
  * hosts, GPUs and the NCCL version. Call right after the backend exists. */
 lv_status trainer_comm_setup(trainer *t);
-/* NCCL path of the trainer's reduction point: each part's trainable runs averaged in
- * buckets of LV_TRAINER_BUCKET_BYTES, then loss and flag, with the watchdog while waiting. */
+/* NCCL: the hook to put in the image encoder's activations for this step's backward (it
+ * launches each bucket of image-encoder gradients as soon as the backward has finished it,
+ * so communication overlaps the rest of the backward); NULL without NCCL. Builds the
+ * buckets on first use and starts a new step's count. */
+const lv_grad_ready *trainer_comm_step_begin(trainer *t);
+/* NCCL path of the trainer's reduction point: the buckets (LV_TRAINER_BUCKET_BYTES of each
+ * part's trainable runs) not launched during the backward, then loss and flag, with the
+ * watchdog while waiting. */
 lv_status trainer_comm_reduce(trainer *t, float *loss, int *nonfinite);
 /* NCCL broadcast from rank 0 of n floats of device memory, waited for under the watchdog. */
 lv_status trainer_comm_bcast(trainer *t, float *dev, size_t n, const char *what);
