@@ -15,6 +15,13 @@ check "info rejects options" 2 "unknown option '--bogus'" "$bin" info --bogus
 check "bench without benchmark" 2 "bench" "$bin" bench
 check "bench unknown benchmark" 2 "nope" "$bin" bench nope
 check "bench ops bad device" 2 "expected auto, cpu or cuda" "$bin" bench ops --device tpu --reps 1
+check "bench text bad preset" 2 "--preset: expected small, minilm or base" "$bin" bench text --preset huge
+check "bench text bad --seq" 2 "--seq" "$bin" bench text --seq 1
+check "bench text bad device" 2 "expected auto, cpu or cuda" "$bin" bench text --device tpu
+check "bench text train (small, CPU)" 0 '"sequences_per_s"' "$bin" bench text --train --preset small --device cpu \
+    --batch 2 --seq 8 --steps 1 --warmup 0 --json
+check "bench text eval (small, CPU)" 0 "forward, batch 2 x 8 tokens" "$bin" bench text --eval --preset small \
+    --device cpu --batch 2 --seq 8 --steps 1 --warmup 0
 if ! "$bin" info | grep -q "cuda=on"; then
     check "cuda without a CUDA build is exit 1" 1 "built without CUDA" "$bin" bench ops --device cuda --reps 1
 elif ! nvidia-smi -L >/dev/null 2>&1; then

@@ -14,4 +14,7 @@ lv_status lv_bench_data(int argc, char **argv);
 lv_status lv_bench_train(int argc, char **argv);
 lv_status lv_bench_eval(int argc, char **argv);
 
+/* `bench text`: the BERT text encoder alone, training steps or forwards (tools/bench_text.c). */
+lv_status lv_bench_text(int argc, char **argv);
+
 #endif

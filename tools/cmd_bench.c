@@ -46,7 +46,8 @@ static void bench_usage(FILE *out) {
             "\n"
             "data:  the loader's samples/s (see liver-vlm bench data --help)\n"
             "train: whole-model training steps, images/s (see liver-vlm bench train --help)\n"
-            "eval:  whole-model evaluation, images/s (see liver-vlm bench eval --help)\n");
+            "eval:  whole-model evaluation, images/s (see liver-vlm bench eval --help)\n"
+            "text:  the BERT text encoder alone, sequences/s (see liver-vlm bench text --help)\n");
 }
 
 static lv_status parse_opts(int argc, char **argv, bench_opts *o, int *help) {
@@ -311,7 +312,7 @@ static lv_status bench_ops(const bench_opts *o) {
 lv_status lv_cmd_bench(int argc, char **argv) {
     if (argc < 2) {
         bench_usage(stderr);
-        return lv_errorf(LV_ERR_USAGE, "which benchmark? (ops, data, train or eval; see liver-vlm bench --help)");
+        return lv_errorf(LV_ERR_USAGE, "which benchmark? (ops, data, train, eval or text; see liver-vlm bench --help)");
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         bench_usage(stdout);
@@ -320,8 +321,9 @@ lv_status lv_cmd_bench(int argc, char **argv) {
     if (!strcmp(argv[1], "data")) return lv_bench_data(argc, argv);
     if (!strcmp(argv[1], "train")) return lv_bench_train(argc, argv);
     if (!strcmp(argv[1], "eval")) return lv_bench_eval(argc, argv);
+    if (!strcmp(argv[1], "text")) return lv_bench_text(argc, argv);
     if (strcmp(argv[1], "ops") != 0)
-        return lv_errorf(LV_ERR_USAGE, "unknown benchmark '%s' (this build has: ops, data, train, eval; see liver-vlm bench --help)",
+        return lv_errorf(LV_ERR_USAGE, "unknown benchmark '%s' (this build has: ops, data, train, eval, text; see liver-vlm bench --help)",
                          argv[1]);
     bench_opts o = {.device = "auto", .size = 64, .batch = 32, .reps = 0, .json = 0};
     int help = 0;

@@ -3,7 +3,8 @@
 # one command, <= 8 minutes: unpacks the library kit (tools/gpu-kit.sh) under /tmp/lv-kit,
 # builds lean (sm_90, Release, only liver-vlm and the gpu tests), runs every `gpu` test,
 # `info`, the conv benchmark, `bench train|eval` in fp32 and TF32 at 64x64 and 224x224, the
-# same model in PyTorch (bench/torch_gpu.py), and prints one table of images/s and ratios.
+# same model in PyTorch (bench/torch_gpu.py), the text encoder alone (`bench text` against
+# bench/torch_text.py), and prints the tables of images/s (sequences/s) and ratios.
 # Finds cuDNN/NCCL itself (toolkit, else PyTorch's wheels); never downloads, never writes
 # outside the repo, the build dir, /tmp and $OUT. Logs go to $OUT when set (3 files:
 # gpu-check.log, bench.jsonl, summary.md). See docs/gpu-check.md.
@@ -181,6 +182,37 @@ PY
     fi
 }
 
+# The text encoder alone (bench text, MiniLM-L6's shape, training steps) in fp32 and TF32,
+# then the same in PyTorch (bench/torch_text.py); every record becomes one line of $res.
+bench_text() {
+    local prec f rc
+    for prec in fp32 tf32; do
+        f="$tmp/lv-text-$prec.json"
+        echo "-- liver-vlm bench text --train --preset minilm --device cuda --precision $prec"
+        timeout 90 "$build/liver-vlm" bench text --train --preset minilm --device cuda --precision "$prec" \
+            --steps "$steps" --warmup "$warmup" --json >"$f" 2>"$f.err"
+        rc=$?
+        sed 's/^/   /' "$f.err"
+        python3 - "$f" "$rc" "$prec" >>"$res" <<'PY'
+import json, sys
+f, rc, prec = sys.argv[1:]
+base = {"engine": "liver-vlm", "benchmark": "text_train", "precision": prec}
+try:
+    r = dict(base, **json.load(open(f))) if rc == "0" else None
+except ValueError:
+    r = None
+print(json.dumps(r if r else dict(base, error=f"rc={rc}")))
+PY
+        [[ "$rc" == 0 ]] || { echo "   FAILED (rc=$rc)"; bench_fail=$((bench_fail + 1)); }
+    done
+    echo "-- PyTorch bench/torch_text.py --preset minilm --modes train"
+    LD_LIBRARY_PATH="$orig_ld" timeout 120 python3 "$root/bench/torch_text.py" --device cuda --preset minilm \
+        --modes train --configs eager-fp32,eager-tf32,amp-bf16,sdpa-bf16 --steps "$steps" --warmup "$warmup" |
+        python3 -c 'import json,sys
+for l in sys.stdin:
+    r = json.loads(l); r["engine"] = "pytorch"; print(json.dumps(r))' | tee -a "$res"
+}
+
 # The one table: each engine figure beside the PyTorch configuration it is measured against.
 summary() {
     python3 - "$1" "$runs" <<'PY'
@@ -231,6 +263,22 @@ for r in recs:
     if "error" in r and not r["error"].startswith("skipped"):
         who = "%s %s %s %s" % (r.get("engine"), r.get("benchmark"), r.get("size"), r.get("precision") or r.get("config"))
         errs.setdefault((r.get("engine"), r["error"]), []).append(who)
+tours = {r.get("precision"): r for r in recs if r.get("engine") == "liver-vlm" and r.get("benchmark") == "text_train"}
+ttorch = {r.get("config"): r for r in recs if r.get("engine") == "pytorch" and r.get("benchmark") == "text_train"}
+if tours or ttorch:
+    print()
+    print("Text encoder alone (MiniLM-L6 shape, batch 64 x 32 tokens, forward + backward + AdamW): sequences/s")
+    print()
+    print("| liver-vlm | seq/s | PyTorch | seq/s | ratio |")
+    print("|---|---|---|---|---|")
+    def tfig(r):
+        if r is None:
+            return None, "not run"
+        return (None, "failed") if "error" in r else (r["sequences_per_s"], f"{r['sequences_per_s']:.1f}")
+    for prec, cfg in [("fp32", "eager-fp32"), ("tf32", "eager-tf32"), ("tf32", "amp-bf16"), ("tf32", "sdpa-bf16")]:
+        a, at = tfig(tours.get(prec))
+        b, bt = tfig(ttorch.get(cfg))
+        print(f"| {prec} | {at} | {cfg} | {bt} | " + (f"{a / b:.2f}x" if a and b else "-") + " |")
 for (engine, e), whos in errs.items():
     print(f"error ({whos[0]}" + (f" and {len(whos) - 1} more" if len(whos) > 1 else "") + f"): {e}")
 PY
@@ -238,7 +286,7 @@ PY
 
 main() {
     local -A result=([kit]="none (system libraries)" [build]="failed" [tests]="not run" [info]="not run"
-                     [ops]="not run" [engine]="not run" [pytorch]="not run")
+                     [ops]="not run" [engine]="not run" [text]="not run" [pytorch]="not run")
     local pass=0 skip=0 fail=0 t0 card dep var header lib pkg prefix file rc targets=() f kind size batch prec
     local cmake_args=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DLV_CUDA=ON -DLV_MPI=OFF)
     hdf5_done=0 bench_fail=0
@@ -334,6 +382,11 @@ main() {
             for prec in fp32 tf32; do bench_engine "$kind" "$size" "$batch" "$prec"; done
         done
         result[engine]="$(( $(wc -w <<<"$runs") * 2 - bench_fail )) of $(( $(wc -w <<<"$runs") * 2 )) ran ($((SECONDS - t0)) s)"
+        step "text encoder: liver-vlm bench text and bench/torch_text.py (MiniLM-L6 shape)"
+        t0=$SECONDS
+        local before=$bench_fail
+        bench_text
+        result[text]="$((2 - (bench_fail - before))) of 2 engine runs ($((SECONDS - t0)) s)"
     fi
 
     # PyTorch runs even when the build failed: its figures are the baseline either way. Its
@@ -360,7 +413,7 @@ main() {
     summary "$res" | tee "$outdir/summary.md"
     echo
     printf '| %-7s | %s\n' step result ------- ------
-    for k in kit build tests info ops engine pytorch; do printf '| %-7s | %s\n' "$k" "${result[$k]}"; done
+    for k in kit build tests info ops engine text pytorch; do printf '| %-7s | %s\n' "$k" "${result[$k]}"; done
     if [[ -f "$build/gpu-ctest.log" ]]; then
         sed -nE 's/^ *[0-9]+\/[0-9]+ +Test +#[0-9]+: +/  /p' "$build/gpu-ctest.log"
     fi
