@@ -1,5 +1,7 @@
 /* One whole training step of the Liver-VLM model on the CPU and on the device, from the same
- * weights and batch, the way the trainer runs it: loss and logits, every gradient tensor,
+ * weights and batch, the way the trainer runs it: loss and logits, the class embeddings of
+ * the default prompts (the whole BERT forward), every gradient tensor (with --train-text the
+ * whole BERT backward),
  * global-norm clipping, the AdamW update, BN running statistics, then eval probabilities.
  * fp32 (dev->tf32 = 0), 1e-4 relative per tensor. SKIPs without a device; never passes on CPU. */
 #include <math.h>
@@ -242,6 +244,17 @@ static void run_case(lv_backend *cpu_be, lv_backend *dev_be, lv_head_kind head, 
     }
     if (lv_twin_sync(dev.be, "train step")) goto done;
     compare_flat("loss", &cpu, cpu.m.loss, &dev, dev.m.loss, 1, RTOL);
+    if (head == LV_HEAD_VLM) {
+        /* The default prompts through the whole BERT, pooled, projected, averaged per class. */
+        size_t ne = (size_t)C * (size_t)cpu.m.cfg.dim;
+        float *ec = malloc(ne * sizeof *ec), *ed = malloc(ne * sizeof *ed);
+        if (ec && ed && lv_vlm_class_embeddings(&cpu.m, ec) == LV_OK && lv_vlm_class_embeddings(&dev.m, ed) == LV_OK)
+            lv_test_close("class embeddings of the default prompts", ed, ec, ne, RTOL);
+        else
+            lv_test_fail("class embeddings: %s", lv_error_message());
+        free(ec);
+        free(ed);
+    }
     compare_flat("logits", &cpu, cpu.m.logits, &dev, dev.m.logits, (size_t)B * C, RTOL);
     for (int i = 0; i < cpu.nparts; i++)
         compare_layout("grad", i, &cpu, cpu.bufs[i]->grads, &dev, dev.bufs[i]->grads, RTOL);
