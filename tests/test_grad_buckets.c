@@ -8,7 +8,7 @@
  *   projection, each block and the stem with strictly falling lo ending at 0; the range a
  *   report declares final is never written again in that backward (its bytes at report time
  *   equal the final ones); and with the real optimizer plan, the buckets due at each report
- *   only cover final ranges, most of them before the backward ends. */
+ *   only cover final ranges, most of them before the backward ends. LV_TEST_SANITIZE */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +97,10 @@ static void test_backward(void) {
     const int P = 3, D = 8, B = 2, S = 32;
     lv_backend *be = lv_test_cpu_backend();
     lv_resnet18 m;
-    if (!lv_test_true(lv_resnet18_build(&m, P, D) == LV_OK, "resnet18 builds")) return;
+    if (!lv_test_true(lv_resnet18_build(&m, P, D) == LV_OK, "resnet18 builds")) {
+        lv_backend_destroy(be);
+        return;
+    }
     float *params = calloc(m.params.total, sizeof *params), *grads = calloc(m.params.total, sizeof *grads);
     float *state = calloc(m.state.total, sizeof *state);
     float *x = malloc((size_t)B * P * S * S * sizeof *x), *demb = malloc((size_t)B * D * sizeof *demb);
@@ -105,7 +108,10 @@ static void test_backward(void) {
     lv_test_fill_uniform(x, (size_t)B * P * S * S, 1, -1, 1);
     lv_test_fill_uniform(demb, (size_t)B * D, 2, -1, 1);
     lv_resnet18_acts a;
-    if (!lv_test_true(lv_resnet18_acts_alloc(&a, &m, be, B, S) == LV_OK, "activations")) return;
+    if (!lv_test_true(lv_resnet18_acts_alloc(&a, &m, be, B, S) == LV_OK, "activations")) {
+        lv_backend_destroy(be);
+        return;
+    }
     recorder r = {grads, m.params.total, {0}, {0}, {0}, 0, 1};
     lv_grad_ready hook = {record, &r};
     a.grad_ready = &hook;
@@ -143,6 +149,7 @@ static void test_backward(void) {
     }
     lv_resnet18_acts_free(&a);
     lv_resnet18_free(&m);
+    lv_backend_destroy(be);
     free(params);
     free(grads);
     free(state);

@@ -59,6 +59,10 @@ static void test_permutations(void) {
     lv_status s = trainer_classes_setup(&t);
     if (!lv_test_true(s == LV_OK && t.nclass == 6, "3 phases: 6 permutations are the classes")) {
         lv_test_fail("%s", lv_error_message());
+        trainer_shuffle_free(&t);
+        lv_backend_destroy(t.be);
+        lv_dataset_free(&ds);
+        lv_train_config_free(&c);
         return;
     }
     static const char *const want[] = {"NC_ART_PV", "NC_PV_ART", "ART_NC_PV", "ART_PV_NC", "PV_NC_ART", "PV_ART_NC"};
@@ -115,6 +119,7 @@ static void test_permutations(void) {
     lv_test_true(uniform, "every permutation drawn 1000 +- 150 times in 6000");
     lv_test_true(stable, "a validation sample's permutation depends on its index only");
     trainer_shuffle_free(&t);
+    lv_backend_destroy(t.be);
     lv_dataset_free(&ds);
     lv_train_config_free(&c);
 
@@ -123,6 +128,7 @@ static void test_permutations(void) {
     lv_test_true(s == LV_ERR_INPUT && strstr(lv_error_message(), "fake.h5") &&
                      strstr(lv_error_message(), "at least 2 phases"),
                  "one phase: refused naming the file");
+    lv_backend_destroy(t.be);
     lv_dataset_free(&ds);
     lv_train_config_free(&c);
     fake_trainer(&t, &c, &ds, 5);
@@ -130,6 +136,7 @@ static void test_permutations(void) {
     lv_test_true(s == LV_ERR_INPUT && strstr(lv_error_message(), "120 permutations"),
                  "five phases (120 permutations): refused with the count");
     trainer_shuffle_free(&t);
+    lv_backend_destroy(t.be);
     lv_dataset_free(&ds);
     lv_train_config_free(&c);
 }
