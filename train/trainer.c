@@ -426,10 +426,10 @@ static lv_status start(trainer *t) {
     snprintf(fields, sizeof fields,
              "\"world\":%d,\"device\":\"%s\",\"threads\":%d,\"train_samples\":%" PRId64 ",\"val_samples\":%" PRId64
              ",\"steps_per_epoch\":%" PRId64 ",\"epochs\":%d,\"from_epoch\":%" PRId64 ",\"from_step\":%" PRId64
-             ",\"sync_bn\":%s,\"comm\":\"%s\",\"device_data\":%s",
+             ",\"sync_bn\":%s,\"comm\":\"%s\",\"device_data\":%s,\"pinned\":%s",
              t->env->world, t->be->name, t->be->threads, t->n_train, t->n_val, t->steps_per_epoch, c->epochs,
              t->st.epoch, t->st.step, t->bn_sync.active ? "true" : "false", t->comm_name ? t->comm_name : "none",
-             t->dd ? "true" : "false");
+             t->dd ? "true" : "false", t->stager ? "true" : "false");
     snprintf(text, sizeof text,
              "train: %s%" PRId64 " training and %" PRId64 " validation samples (%s), %" PRId64 " steps/epoch of %d, "
              "%s head, %s backend (%d threads), %d process%s%s%s",
