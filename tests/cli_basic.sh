@@ -15,6 +15,9 @@ check "info rejects options" 2 "unknown option '--bogus'" "$bin" info --bogus
 check "bench without benchmark" 2 "bench" "$bin" bench
 check "bench unknown benchmark" 2 "nope" "$bin" bench nope
 check "bench ops bad device" 2 "expected auto, cpu or cuda" "$bin" bench ops --device tpu --reps 1
+check "bench data --upload bad device" 2 "--upload expects auto, cpu or cuda" "$bin" bench data --upload tpu
+check "bench data --upload cpu: plain vs pinned" 0 "to cpu: plain copies [0-9]+ samples/s, pinned double-buffered [0-9]+" \
+    "$bin" bench data --samples 40 --seconds 0.1 --upload cpu
 if ! "$bin" info | grep -q "cuda=on"; then
     check "cuda without a CUDA build is exit 1" 1 "built without CUDA" "$bin" bench ops --device cuda --reps 1
 elif ! nvidia-smi -L >/dev/null 2>&1; then
