@@ -1,5 +1,6 @@
-/* The evaluation loop (evaluate.h): loader in evaluation mode -> device -> lv_vlm_predict
- * -> host probabilities, batch by batch. No metrics, no files: cmd_eval and the
+/* The evaluation loop (evaluate.h): loader in evaluation mode -> device (on CUDA through
+ * pinned buffers, batch k+1's copy overlapping batch k's forward: train/batch_stage.h) ->
+ * lv_vlm_predict -> host probabilities, batch by batch. No metrics, no files: cmd_eval and the
  * distributed gather build on the probabilities. */
 #include "evaluate.h"
 
