@@ -39,7 +39,8 @@ typedef struct lv_stager lv_stager;
 lv_status lv_stager_create(lv_stager **out, lv_backend *be, int batch, size_t per_sample);
 /* Starts a loader on ds with opts (its images in the pinned pool; render must be on and the
  * batch and sample size must fit the stager). Nothing is fetched until lv_stager_next, so
- * the loader may still be sought (lv_stager_loader). One loader at a time. */
+ * the loader may be sought (lv_stager_loader) until then, and only then: a seek later would
+ * hand the loader back a buffer a copy may still be reading. One loader at a time. */
 lv_status lv_stager_open(lv_stager *st, const lv_dataset *ds, const lv_loader_opts *opts);
 lv_loader *lv_stager_loader(lv_stager *st);
 void lv_stager_set_hook(lv_stager *st, lv_stager_hook hook, void *ctx);
