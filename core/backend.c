@@ -40,6 +40,11 @@ lv_status lv_backend_set_precision(lv_backend *be, const char *precision) {
                      precision ? precision : "(none)");
 }
 
+int lv_backend_can_stage(const lv_backend *be) {
+    return be->host_alloc && be->host_free && be->copy_h2d_async && be->event_create && be->event_destroy &&
+           be->event_record && be->event_wait;
+}
+
 void lv_backend_fail(lv_backend *be, lv_status code, const char *fmt, ...) {
     if (be->error != LV_OK) return;
     va_list ap;

@@ -16,6 +16,10 @@ extern "C" {
 
 typedef enum lv_device_kind { LV_DEVICE_CPU = 0, LV_DEVICE_CUDA = 1 } lv_device_kind;
 
+/* Who records or waits on a staging event (see the optional entries below): the compute
+ * queue every op runs on, the copy queue of copy_h2d_async, or the calling host thread. */
+typedef enum lv_queue { LV_QUEUE_COMPUTE = 0, LV_QUEUE_COPY = 1, LV_QUEUE_HOST = 2 } lv_queue;
+
 struct lv_backend {
     const char *name; /* "cpu" or "cuda" */
     lv_device_kind kind;
@@ -33,6 +37,26 @@ struct lv_backend {
      * sticky until here, the way CUDA reports asynchronous faults. */
     lv_status (*sync)(lv_backend *be);
     void (*destroy)(lv_backend *be);
+
+    /* Optional staging entries (all set or all NULL; lv_backend_can_stage): the pieces of a
+     * double-buffered upload that overlaps the copy of batch k+1 with the compute of batch k
+     * (train/batch_stage.h). CUDA: page-locked memory, a second stream, events. CPU: malloc,
+     * a synchronous memcpy and events that are always complete, so a staged run computes on
+     * the very bytes a plain run does.
+     * host_alloc: zeroed host memory the copy queue can read without staging it first (CUDA:
+     *   cudaHostAlloc); NULL with the sticky error set when it cannot. host_free releases it.
+     * copy_h2d_async: queued on the copy queue, unordered with the compute queue except
+     *   through events; src must stay untouched until an event recorded after it completes.
+     * event_record(ev, q): ev completes once everything queued on q so far is done (q is
+     *   COMPUTE or COPY). event_wait(ev, q): COMPUTE/COPY queue later work behind ev without
+     *   blocking the host; HOST blocks the caller. An event never recorded is complete. */
+    void *(*host_alloc)(lv_backend *be, size_t bytes);
+    void (*host_free)(lv_backend *be, void *ptr);
+    void (*copy_h2d_async)(lv_backend *be, void *dst, const void *src, size_t bytes);
+    void *(*event_create)(lv_backend *be);
+    void (*event_destroy)(lv_backend *be, void *ev);
+    void (*event_record)(lv_backend *be, void *ev, lv_queue q);
+    void (*event_wait)(lv_backend *be, void *ev, lv_queue q);
 
     lv_ops ops;
 
@@ -54,6 +78,9 @@ void lv_backend_destroy(lv_backend *be);
 /* --precision: "fp32" (tf32 = 0) or "tf32" (tf32 = 1 on CUDA; accepted on the CPU, which
  * computes in fp32 regardless). LV_ERR_USAGE for anything else (bf16 comes later). */
 lv_status lv_backend_set_precision(lv_backend *be, const char *precision);
+
+/* 1 when every optional staging entry is set. */
+int lv_backend_can_stage(const lv_backend *be);
 
 /* Records the first asynchronous error (later ones are dropped: the first is the cause). */
 void lv_backend_fail(lv_backend *be, lv_status code, const char *fmt, ...)

@@ -99,9 +99,60 @@ static void cuda_copy_d2h(lv_backend *be, void *dst, const void *src, size_t byt
         memset(dst, 0, bytes);
 }
 
+/* Page-locked memory: the DMA engine reads it directly, so copy_h2d_async returns at once
+ * and the copy overlaps compute (a pageable source would be staged by the driver first). */
+static void *cuda_host_alloc(lv_backend *be, size_t bytes) {
+    size_t n = bytes ? bytes : 1;
+    void *p = NULL;
+    cudaError_t e = cudaHostAlloc(&p, n, cudaHostAllocDefault);
+    if (e != cudaSuccess) {
+        char call[96];
+        snprintf(call, sizeof call, "cudaHostAlloc of %zu bytes", bytes);
+        lv_cuda_op_fail(be, "CUDA", call, LV_CUDA_ERR_DETAIL_(e), __func__, __FILE__, __LINE__);
+        return NULL;
+    }
+    memset(p, 0, n);
+    return p;
+}
+
+static void cuda_host_free(lv_backend *be, void *p) {
+    if (p != NULL) LV_CUDA_CHECK_OP(be, cudaFreeHost(p));
+}
+
+static void cuda_copy_h2d_async(lv_backend *be, void *dst, const void *src, size_t bytes) {
+    if (bytes == 0) return;
+    LV_CUDA_CHECK_OP(be, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx_of(be)->copy_stream));
+    LV_CUDA_LAUNCH_CHECK(be, "copy_h2d_async");
+}
+
+static void *cuda_event_create(lv_backend *be) {
+    cudaEvent_t ev = NULL;
+    /* No timing: a timing event costs a timestamp write and is slower to wait on. */
+    if (LV_CUDA_FAILED(be, cudaEventCreateWithFlags(&ev, cudaEventDisableTiming))) return NULL;
+    return (void *)ev;
+}
+
+static void cuda_event_destroy(lv_backend *be, void *ev) {
+    if (ev != NULL) LV_CUDA_CHECK_OP(be, cudaEventDestroy((cudaEvent_t)ev));
+}
+
+static cudaStream_t queue_stream(cuda_ctx *c, lv_queue q) { return q == LV_QUEUE_COPY ? c->copy_stream : c->stream; }
+
+static void cuda_event_record(lv_backend *be, void *ev, lv_queue q) {
+    LV_CUDA_CHECK_OP(be, cudaEventRecord((cudaEvent_t)ev, queue_stream(ctx_of(be), q)));
+}
+
+static void cuda_event_wait(lv_backend *be, void *ev, lv_queue q) {
+    if (q == LV_QUEUE_HOST) LV_CUDA_CHECK_OP(be, cudaEventSynchronize((cudaEvent_t)ev));
+    else LV_CUDA_CHECK_OP(be, cudaStreamWaitEvent(queue_stream(ctx_of(be), q), (cudaEvent_t)ev, 0));
+}
+
+/* Waits for both queues: "everything queued is done" includes uploads in flight, and a
+ * fault on the copy stream must surface here too. */
 static lv_status cuda_sync(lv_backend *be) {
     cuda_ctx *c = ctx_of(be);
     cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (e == cudaSuccess && c->copy_stream) e = cudaStreamSynchronize(c->copy_stream);
     if (e != cudaSuccess) {
         /* An asynchronous fault surfaces here, far from the op that caused it. */
         const char *call = lv_cuda_sync_debug()
@@ -118,6 +169,7 @@ static lv_status cuda_sync(lv_backend *be) {
 static void cuda_release(cuda_ctx *c) {
     (void)cudaSetDevice(c->device);
     if (c->stream) (void)cudaStreamSynchronize(c->stream);
+    if (c->copy_stream) (void)cudaStreamSynchronize(c->copy_stream);
     lv_cuda_conv_cache_free(c);
     c->conv = NULL;
     if (c->workspace) (void)cudaFree(c->workspace);
@@ -126,6 +178,8 @@ static void cuda_release(cuda_ctx *c) {
     if (c->cudnn) (void)cudnnDestroy(c->cudnn);
     if (c->cublas) (void)cublasDestroy(c->cublas);
     if (c->stream) (void)cudaStreamDestroy(c->stream);
+    if (c->copy_stream) (void)cudaStreamDestroy(c->copy_stream);
+    c->copy_stream = NULL;
     c->cudnn = NULL;
     c->cublas = NULL;
     c->stream = NULL;
@@ -159,6 +213,7 @@ static lv_status cuda_setup(cuda_ctx *c, int device) {
     /* A blocking stream: anything a library queues on the legacy default stream stays
      * ordered with our work, and with one stream there is no overlap to lose. */
     LV_CUDA_CHECK(cudaStreamCreate(&c->stream));
+    LV_CUDA_CHECK(cudaStreamCreateWithFlags(&c->copy_stream, cudaStreamNonBlocking));
     LV_CUBLAS_CHECK(cublasCreate(&c->cublas));
     LV_CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
     LV_CUDNN_CHECK(cudnnCreate(&c->cudnn));
@@ -287,6 +342,13 @@ extern "C" lv_status lv_cuda_backend_create(lv_backend **out, int device_index) 
     be->copy_d2h = cuda_copy_d2h;
     be->copy_d2d = cuda_copy_d2d;
     be->sync = cuda_sync;
+    be->host_alloc = cuda_host_alloc;
+    be->host_free = cuda_host_free;
+    be->copy_h2d_async = cuda_copy_h2d_async;
+    be->event_create = cuda_event_create;
+    be->event_destroy = cuda_event_destroy;
+    be->event_record = cuda_event_record;
+    be->event_wait = cuda_event_wait;
     be->destroy = cuda_destroy;
     /* TF32 tensor cores by default where they exist (Ampere and later), as --precision says. */
     be->tf32 = c->cc_major >= 8;

@@ -16,6 +16,9 @@ typedef struct lv_cuda_ctx {
     int cc_major, cc_minor, sm_count;
     int pooled; /* cudaMallocAsync/cudaFreeAsync available (memory pools supported) */
     cudaStream_t stream;
+    /* copy_h2d_async's queue (non-blocking, so it never serialises with the legacy default
+     * stream): batch uploads overlap the compute on `stream`, ordered only by events. */
+    cudaStream_t copy_stream;
     cublasHandle_t cublas;
     cudnnHandle_t cudnn;
     /* One scratch area shared by every op (cuDNN workspaces, reduction partials): valid

@@ -185,11 +185,21 @@ static void stop_thread(lv_loader *l) {
     l->running = 0;
 }
 
+static void *images_alloc(lv_loader *l, size_t bytes) {
+    return l->o.image_alloc ? l->o.image_alloc(l->o.alloc_ctx, bytes) : malloc(bytes);
+}
+
+static void images_free(lv_loader *l, void *p) {
+    if (!p) return;
+    if (l->o.image_free) l->o.image_free(l->o.alloc_ctx, p);
+    else free(p);
+}
+
 static void free_slots(lv_loader *l) {
     if (!l->slots) return;
     for (int i = 0; i < l->nslots; i++) {
         slot *sl = &l->slots[i];
-        free(sl->b.images);
+        images_free(l, sl->b.images);
         free(sl->b.labels);
         free(sl->b.indices);
         free(sl->keys);
@@ -223,6 +233,7 @@ static lv_status check_opts(const lv_loader_opts *o, const lv_dataset *ds) {
     LV_CHECK(o->out_size >= 0 && o->out_size <= 8192, LV_ERR_USAGE, "loader: out_size %d: expected 0..8192",
              o->out_size);
     LV_CHECK(o->render == 0 || o->render == 1, LV_ERR_USAGE, "loader: render %d: expected 0 or 1", o->render);
+    LV_CHECK(!o->image_alloc == !o->image_free, LV_ERR_USAGE, "loader: image_alloc and image_free go together");
     LV_CHECK(o->epochs >= 0, LV_ERR_USAGE, "loader: epochs %" PRId64 ": expected >= 0", o->epochs);
     LV_CHECK(!o->indices || o->count >= 1, LV_ERR_USAGE, "loader: subset of %" PRId64 " samples: expected >= 1",
              o->count);
@@ -270,7 +281,7 @@ static lv_status create(lv_loader *l, const lv_dataset *ds, const lv_loader_opts
         slot *sl = &l->slots[i];
         sl->b.p = ds->p;
         sl->b.s = l->s;
-        sl->b.images = render ? malloc(B * img * sizeof(float)) : NULL;
+        sl->b.images = render ? images_alloc(l, B * img * sizeof(float)) : NULL;
         sl->b.labels = malloc(B * sizeof(int32_t));
         sl->b.indices = malloc(B * sizeof(int64_t));
         sl->keys = malloc(B * sizeof(int64_t));

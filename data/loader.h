@@ -5,6 +5,7 @@
 #ifndef LV_LOADER_H
 #define LV_LOADER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "data/augment.h"
@@ -34,6 +35,13 @@ typedef struct lv_loader_opts {
     int render;             /* 1: read and render pixels into images (default); 0: serve only
                                indices, labels and augmentation keys (images NULL, no pixel is
                                read) for a consumer that renders elsewhere (data/device_data.h) */
+    /* Where the batch images live. NULL: malloc/free. A GPU consumer passes page-locked
+     * memory of its backend so a batch can be copied to the device asynchronously, straight
+     * from the buffer it was rendered into (train/batch_stage.h); the loader only calls
+     * these two, from lv_loader_create and lv_loader_destroy. */
+    void *(*image_alloc)(void *ctx, size_t bytes);
+    void (*image_free)(void *ctx, void *ptr);
+    void *alloc_ctx;
 } lv_loader_opts;
 
 /* batch 32, seed 0, shuffle on, rank 0 of 1, augmentation off (default train opts in aug),

@@ -22,6 +22,9 @@ check "bench text train (small, CPU)" 0 '"sequences_per_s"' "$bin" bench text --
     --batch 2 --seq 8 --steps 1 --warmup 0 --json
 check "bench text eval (small, CPU)" 0 "forward, batch 2 x 8 tokens" "$bin" bench text --eval --preset small \
     --device cpu --batch 2 --seq 8 --steps 1 --warmup 0
+check "bench data --upload bad device" 2 "--upload expects auto, cpu or cuda" "$bin" bench data --upload tpu
+check "bench data --upload cpu: plain vs pinned" 0 "to cpu: plain copies [0-9]+ samples/s, pinned double-buffered [0-9]+" \
+    "$bin" bench data --samples 40 --seconds 0.1 --upload cpu
 if ! "$bin" info | grep -q "cuda=on"; then
     check "cuda without a CUDA build is exit 1" 1 "built without CUDA" "$bin" bench ops --device cuda --reps 1
 elif ! nvidia-smi -L >/dev/null 2>&1; then

@@ -5,7 +5,7 @@
  * Through lv_train_run on a phantom: the pretext task learns (validation accuracy and
  * macro-AUC well above chance), 1 epoch + resume == 2 epochs bit for bit, and a classification
  * run starts from its image encoder via --init-image (conv weights carried over exactly), and
- * --device-data on gives the host path's weights. */
+ * --device-data on and the staged (pinned) path give the host path's weights. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,14 +79,14 @@ static void test_permutations(void) {
     for (int i = 0; i < N; i++)
         for (int j = 0; j < P; j++)
             for (int q = 0; q < S * S; q++) img[((i * P) + j) * S * S + q] = (float)(100 * i + j) + 0.001f * (float)q;
-    lv_batch b = {N, P, S, img, labels, idx, keys, 0, 0};
     const float *x = img;
-    const int *y = NULL;
-    s = trainer_shuffle_apply(&t, &b, 1, &x, &y);
+    const int *y = (const int *)labels;
+    const int32_t *hl = labels;
+    s = trainer_shuffle_apply(&t, 1, N, S, keys, idx, &x, &y, &hl);
     int planes_ok = s == LV_OK, labels_ok = s == LV_OK;
     for (int i = 0; planes_ok && i < N; i++) {
-        int k = trainer_shuffle_draw(&t, &b, i, 1);
-        labels_ok &= labels[i] == k && y[i] == k;
+        int k = trainer_shuffle_draw(&t, keys, idx, i, 1);
+        labels_ok &= hl[i] == k && y[i] == k;
         char name[64];
         snprintf(name, sizeof name, "%s", t.class_names[k]);
         char *save = NULL, *tok = strtok_r(name, "_", &save);
@@ -97,20 +97,18 @@ static void test_permutations(void) {
         }
     }
     lv_test_true(planes_ok, "output channel c of each sample is the input phase its class name lists at c");
-    lv_test_true(labels_ok, "labels (batch and model input) are the drawn permutation ids");
+    lv_test_true(labels_ok, "labels (host, for validation, and model input) are the drawn permutation ids");
 
     /* Draws: all 6 appear about equally often over 6000 keys; validation draws follow the index. */
     int64_t many_idx[1], many_key[1];
-    int32_t lab1[1];
-    lv_batch one = {1, P, S, img, lab1, many_idx, many_key, 0, 0};
     int count[6] = {0}, stable = 1;
     for (int64_t k = 0; k < 6000; k++) {
         many_key[0] = k;
         many_idx[0] = k;
-        count[trainer_shuffle_draw(&t, &one, 0, 1)]++;
-        int v = trainer_shuffle_draw(&t, &one, 0, 0);
+        count[trainer_shuffle_draw(&t, many_key, many_idx, 0, 1)]++;
+        int v = trainer_shuffle_draw(&t, many_key, many_idx, 0, 0);
         many_key[0] = k + 12345; /* a new augmentation key must not move a validation draw */
-        stable &= trainer_shuffle_draw(&t, &one, 0, 0) == v;
+        stable &= trainer_shuffle_draw(&t, many_key, many_idx, 0, 0) == v;
     }
     int uniform = 1;
     for (int k = 0; k < 6; k++) uniform &= count[k] > 850 && count[k] < 1150;
@@ -246,6 +244,17 @@ static void test_training(const lv_dataset *ds) {
     snprintf(pb, sizeof pb, "%s/model.safetensors", b.out);
     lv_test_true(same_all(pa, pb), "phase-shuffle: --device-data on == off, bit for bit (CPU backend)");
     lv_train_config_free(&a);
+    lv_train_config_free(&b);
+
+    /* And after the staged (pinned, double-buffered) path, forced on the CPU backend. */
+    base_config(&b, "staged_path", 1);
+    b.device_data = LV_TRAIN_DEVICE_DATA_OFF;
+    e.pinned = 1;
+    s = lv_train_run(&b, ds, NULL, &e, &r);
+    e.pinned = 0;
+    if (!lv_test_true(s == LV_OK, "1 epoch through the staged batch path")) lv_test_fail("%s", lv_error_message());
+    snprintf(pb, sizeof pb, "%s/model.safetensors", b.out);
+    lv_test_true(same_all(pa, pb), "phase-shuffle: staged path == host path, bit for bit (CPU backend)");
     lv_train_config_free(&b);
 }
 

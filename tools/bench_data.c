@@ -19,11 +19,13 @@
 #include "data/loader.h"
 #include "data/phantom.h"
 #include "tools/args.h"
+#include "train/batch_stage.h"
 #include "tools/bench.h"
 
 typedef struct data_opts {
     int size, batch, augment, phases, samples, threads, prefetch, json;
     double seconds, consumer_ms; /* consumer_ms < 0: 1.5 x the measured time per batch */
+    const char *upload;          /* --upload DEVICE: also batches to a backend; NULL: no */
 } data_opts;
 
 typedef struct data_result {
@@ -33,12 +35,15 @@ typedef struct data_result {
     double consumer_ms, consumer_s, consumer_wait_s, consumer_samples_per_s;
     int64_t consumer_batches;
     int threads;
+    const char *upload_device;              /* backend of --upload, NULL when not asked */
+    double plain_samples_per_s, pinned_samples_per_s;
 } data_result;
 
 static void usage(FILE *out) {
     fprintf(out,
             "usage: liver-vlm bench data [--size S] [--batch N] [--augment] [--phases P] [--samples N]\n"
-            "                            [--seconds T] [--threads N] [--prefetch N] [--consumer-ms X] [--json]\n"
+            "                            [--seconds T] [--threads N] [--prefetch N] [--consumer-ms X]\n"
+            "                            [--upload auto|cpu|cuda] [--json]\n"
             "\n"
             "data: the loader's throughput on an in-memory dataset (the phantom; structured noise for\n"
             "P > 4): preprocessing (HU window, per-phase normalization), optional augmentation, batching\n"
@@ -54,6 +59,8 @@ static void usage(FILE *out) {
             "  --threads N      OpenMP threads of the loader, 0 = all             [0]\n"
             "  --prefetch N     batches kept ready ahead, 1..256                  [4]\n"
             "  --consumer-ms X  fake compute per batch; default 1.5 x the measured load time\n"
+            "  --upload D       also batches to backend D, as the trainer feeds them: plain copies vs\n"
+            "                   pinned double-buffered ones (samples/s with the wait for each batch)\n"
             "  --json           print one JSON object instead of the text summary\n");
 }
 
@@ -87,6 +94,11 @@ static lv_status parse_opts(int argc, char **argv, data_opts *o, int *help) {
             i++;
         } else if (!strcmp(a, "--seconds")) {
             LV_TRY(lv_arg_num(a, v, 0.1, 3600, &o->seconds));
+            i++;
+        } else if (!strcmp(a, "--upload")) {
+            LV_CHECK(v && (!strcmp(v, "auto") || !strcmp(v, "cpu") || !strcmp(v, "cuda")), LV_ERR_USAGE,
+                     "bench data: --upload expects auto, cpu or cuda");
+            o->upload = v;
             i++;
         } else if (!strcmp(a, "--consumer-ms")) {
             LV_TRY(lv_arg_num(a, v, 0, 60000, &o->consumer_ms));
@@ -192,6 +204,63 @@ static lv_status measure(const lv_dataset *ds, const data_opts *o, data_result *
     return st;
 }
 
+/* --upload: a training step's view of the data on a backend. Plain: the loader's pageable
+ * batch copied with copy_h2d, then the wait for it. Pinned: the stager (train/batch_stage.h),
+ * batch k+1's copy queued before the wait that ends step k. No compute, so this shows the
+ * pinned copy's bandwidth; the overlap with a step is what the trainer adds on top. */
+static lv_status measure_upload(const lv_dataset *ds, const data_opts *o, data_result *r) {
+    lv_backend *be = NULL;
+    LV_TRY(lv_backend_create(&be, o->upload));
+    r->upload_device = be->name;
+    lv_loader_opts lo;
+    lv_loader_opts_default(&lo);
+    lo.batch = o->batch;
+    lo.seed = 1;
+    lo.augment = o->augment;
+    lo.threads = o->threads;
+    lo.prefetch = o->prefetch;
+    lo.out_size = o->size;
+    size_t per = (size_t)ds->p * (size_t)o->size * (size_t)o->size;
+    float *x = be->alloc(be, (size_t)o->batch * per * sizeof(float));
+    lv_loader *l = NULL;
+    lv_stager *st = NULL;
+    lv_status s = x ? LV_OK : lv_errorf(LV_ERR_RUNTIME, "bench data: %s backend out of memory", be->name);
+    if (s == LV_OK) s = lv_loader_create(&l, ds, &lo);
+    for (int pass = 0; pass < 2 && s == LV_OK; pass++) {
+        if (pass == 1) s = lv_stager_create(&st, be, o->batch, per);
+        if (pass == 1 && s == LV_OK) s = lv_stager_open(st, ds, &lo);
+        LV_INFO("bench data: %s uploads to %s for %.1f s", pass ? "pinned double-buffered" : "plain", be->name,
+                o->seconds);
+        double t0 = 0, t = 0;
+        int64_t n = 0;
+        for (int k = 0; s == LV_OK; k++) {
+            if (k == 2) t0 = now_s(), n = 0; /* after the warm-up batches */
+            int got = 0;
+            if (pass == 0) {
+                lv_batch *b = NULL;
+                s = lv_loader_next(l, &b);
+                if (s == LV_OK && b) be->copy_h2d(be, x, b->images, (size_t)b->n * per * sizeof(float)), got = b->n;
+            } else {
+                const lv_staged *sb = NULL;
+                s = lv_stager_next(st, &sb);
+                if (s == LV_OK && sb) s = lv_stager_prefetch(st), got = sb->n;
+            }
+            if (s == LV_OK) s = be->sync(be);
+            n += got;
+            t = now_s();
+            if (k >= 2 && t - t0 >= o->seconds) break;
+        }
+        double rate = t > t0 ? (double)n / (t - t0) : 0;
+        if (pass == 0) r->plain_samples_per_s = rate;
+        else r->pinned_samples_per_s = rate;
+    }
+    lv_stager_destroy(st);
+    lv_loader_destroy(l);
+    if (x) be->free(be, x);
+    lv_backend_destroy(be);
+    return s;
+}
+
 static lv_status print_json(const data_opts *o, const lv_dataset *ds, const data_result *r) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return lv_errorf(LV_ERR_RUNTIME, "bench: out of memory building JSON");
@@ -217,6 +286,14 @@ static lv_status print_json(const data_opts *o, const lv_dataset *ds, const data
         cJSON_AddNumberToObject(c, "wait_fraction", r->consumer_s > 0 ? r->consumer_wait_s / r->consumer_s : 0);
         cJSON_AddNumberToObject(c, "samples_per_s", r->consumer_samples_per_s);
     }
+    if (r->upload_device) {
+        cJSON *u = cJSON_AddObjectToObject(root, "upload");
+        if (u) {
+            cJSON_AddStringToObject(u, "device", r->upload_device);
+            cJSON_AddNumberToObject(u, "plain_samples_per_s", r->plain_samples_per_s);
+            cJSON_AddNumberToObject(u, "pinned_samples_per_s", r->pinned_samples_per_s);
+        }
+    }
     char *txt = cJSON_Print(root);
     cJSON_Delete(root);
     if (!txt) return lv_errorf(LV_ERR_RUNTIME, "bench: out of memory printing JSON");
@@ -236,6 +313,9 @@ static void print_text(const data_opts *o, const lv_dataset *ds, const data_resu
            r->consumer_ms, r->consumer_wait_s, r->consumer_s,
            r->consumer_s > 0 ? 100.0 * r->consumer_wait_s / r->consumer_s : 0.0, (long long)r->consumer_batches,
            r->consumer_samples_per_s);
+    if (r->upload_device)
+        printf("  to %s: plain copies %.0f samples/s, pinned double-buffered %.0f samples/s\n", r->upload_device,
+               r->plain_samples_per_s, r->pinned_samples_per_s);
 }
 
 lv_status lv_bench_data(int argc, char **argv) {
@@ -246,6 +326,11 @@ lv_status lv_bench_data(int argc, char **argv) {
     if (help) {
         usage(stdout);
         return LV_OK;
+    }
+    if (o.upload) { /* a missing device fails before seconds of loader measurement */
+        lv_backend *probe = NULL;
+        LV_TRY(lv_backend_create(&probe, o.upload));
+        lv_backend_destroy(probe);
     }
     data_result r;
     memset(&r, 0, sizeof r);
@@ -261,6 +346,7 @@ lv_status lv_bench_data(int argc, char **argv) {
         r.threads = 1;
 #endif
         st = measure(&ds, &o, &r);
+        if (st == LV_OK && o.upload) st = measure_upload(&ds, &o, &r);
     }
     if (st == LV_OK) {
         if (o.json) st = print_json(&o, &ds, &r);

@@ -286,7 +286,7 @@ PY
 
 main() {
     local -A result=([kit]="none (system libraries)" [build]="failed" [tests]="not run" [info]="not run"
-                     [ops]="not run" [engine]="not run" [text]="not run" [pytorch]="not run")
+                     [ops]="not run" [upload]="not run" [engine]="not run" [text]="not run" [pytorch]="not run")
     local pass=0 skip=0 fail=0 t0 card dep var header lib pkg prefix file rc targets=() f kind size batch prec
     local cmake_args=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DLV_CUDA=ON -DLV_MPI=OFF)
     hdf5_done=0 bench_fail=0
@@ -375,6 +375,11 @@ main() {
         if timeout 60 "$build/liver-vlm" bench ops --device cuda --reps 10; then result[ops]="ok"
         else result[ops]="failed (rc=$?)"; fi
 
+        step "liver-vlm bench data --upload cuda (plain vs pinned double-buffered batch copies, 224x224)"
+        if timeout 60 "$build/liver-vlm" bench data --size 224 --batch 64 --samples 512 --seconds 2 --upload cuda; then
+            result[upload]="ok"
+        else result[upload]="failed (rc=$?)"; fi
+
         step "liver-vlm bench train|eval --device cuda ($steps steps after $warmup warm-up)"
         t0=$SECONDS
         for run in $runs; do
@@ -413,7 +418,7 @@ main() {
     summary "$res" | tee "$outdir/summary.md"
     echo
     printf '| %-7s | %s\n' step result ------- ------
-    for k in kit build tests info ops engine text pytorch; do printf '| %-7s | %s\n' "$k" "${result[$k]}"; done
+    for k in kit build tests info ops upload engine text pytorch; do printf '| %-7s | %s\n' "$k" "${result[$k]}"; done
     if [[ -f "$build/gpu-ctest.log" ]]; then
         sed -nE 's/^ *[0-9]+\/[0-9]+ +Test +#[0-9]+: +/  /p' "$build/gpu-ctest.log"
     fi

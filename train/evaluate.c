@@ -1,5 +1,6 @@
-/* The evaluation loop (evaluate.h): loader in evaluation mode -> device -> lv_vlm_predict
- * -> host probabilities, batch by batch. No metrics, no files: cmd_eval and the
+/* The evaluation loop (evaluate.h): loader in evaluation mode -> device (on CUDA through
+ * pinned buffers, batch k+1's copy overlapping batch k's forward: train/batch_stage.h) ->
+ * lv_vlm_predict -> host probabilities, batch by batch. No metrics, no files: cmd_eval and the
  * distributed gather build on the probabilities. */
 #include "evaluate.h"
 
@@ -11,6 +12,7 @@
 
 #include "core/log.h"
 #include "data/loader.h"
+#include "train/batch_stage.h"
 
 void lv_eval_opts_default(lv_eval_opts *o) {
     memset(o, 0, sizeof *o);
@@ -69,29 +71,50 @@ lv_status lv_eval_predict(lv_vlm *m, const lv_dataset *ds, const int64_t *indice
     lo.epochs = 1;
     lo.threads = o->threads;
     LV_TRY(lv_vlm_prepare(m, o->batch, S));
-    lv_loader *l = NULL;
-    LV_TRY(lv_loader_create(&l, ds, &lo));
     size_t img = (size_t)P * (size_t)S * (size_t)S;
-    float *x = be->alloc(be, (size_t)o->batch * img * sizeof(float));
-    float *pd = be->alloc(be, (size_t)o->batch * (size_t)C * sizeof(float));
-    lv_status s = x && pd ? LV_OK : lv_errorf(LV_ERR_RUNTIME, "%s backend: out of memory for batch %d", be->name, o->batch);
+    int staged = (o->pinned > 0 || (o->pinned == 0 && be->kind != LV_DEVICE_CPU)) && lv_backend_can_stage(be);
+    lv_stager *st = NULL;
+    lv_loader *l = NULL;
+    float *x = NULL;
+    lv_status s = LV_OK;
+    if (staged) {
+        s = lv_stager_create(&st, be, o->batch, img);
+        if (s == LV_OK) s = lv_stager_open(st, ds, &lo);
+    } else {
+        s = lv_loader_create(&l, ds, &lo);
+        x = s == LV_OK ? be->alloc(be, (size_t)o->batch * img * sizeof(float)) : NULL;
+        if (s == LV_OK && !x) s = lv_errorf(LV_ERR_RUNTIME, "%s backend: out of memory for batch %d", be->name, o->batch);
+    }
+    float *pd = s == LV_OK ? be->alloc(be, (size_t)o->batch * (size_t)C * sizeof(float)) : NULL;
+    if (s == LV_OK && !pd) s = lv_errorf(LV_ERR_RUNTIME, "%s backend: out of memory for batch %d", be->name, o->batch);
     int64_t done = 0;
     double t0 = now_s(), last = t0;
     while (s == LV_OK) {
-        lv_batch *b = NULL;
-        if ((s = lv_loader_next(l, &b)) != LV_OK || !b) break;
+        const float *xb = x;
+        const int64_t *idx = NULL;
+        int n = 0;
+        if (staged) {
+            const lv_staged *sb = NULL;
+            if ((s = lv_stager_next(st, &sb)) != LV_OK || !sb) break;
+            xb = sb->x, idx = sb->indices, n = sb->n;
+        } else {
+            lv_batch *b = NULL;
+            if ((s = lv_loader_next(l, &b)) != LV_OK || !b) break;
+            idx = b->indices, n = b->n;
+            be->copy_h2d(be, x, b->images, (size_t)n * img * sizeof(float));
+        }
         /* Without shuffling the loader serves the subset in order; anything else is a bug
          * that would silently misalign probabilities and labels. */
-        for (int i = 0; i < b->n && s == LV_OK; i++)
-            if (done + i >= total || b->indices[i] != (indices ? indices[done + i] : done + i))
+        for (int i = 0; i < n && s == LV_OK; i++)
+            if (done + i >= total || idx[i] != (indices ? indices[done + i] : done + i))
                 s = lv_errorf(LV_ERR_RUNTIME, "eval: loader order differs from the sample list at position %" PRId64,
                               done + i);
         if (s != LV_OK) break;
-        be->copy_h2d(be, x, b->images, (size_t)b->n * img * sizeof(float));
-        lv_vlm_predict(m, x, NULL, b->n, pd);
-        be->copy_d2h(be, probs + (size_t)done * (size_t)C, pd, (size_t)b->n * (size_t)C * sizeof(float));
+        lv_vlm_predict(m, xb, NULL, n, pd);
+        if (staged && (s = lv_stager_prefetch(st)) != LV_OK) break; /* overlaps this forward */
+        be->copy_d2h(be, probs + (size_t)done * (size_t)C, pd, (size_t)n * (size_t)C * sizeof(float));
         if ((s = be->sync(be)) != LV_OK) break;
-        done += b->n;
+        done += n;
         double t = now_s();
         if (o->progress && (t - last > 5.0 || done == total)) {
             LV_INFO("eval: %" PRId64 "/%" PRId64 " images (%.0f images/s)", done, total, (double)done / (t - t0 + 1e-9));
@@ -103,6 +126,7 @@ lv_status lv_eval_predict(lv_vlm *m, const lv_dataset *ds, const int64_t *indice
     if (x) be->free(be, x);
     if (pd) be->free(be, pd);
     lv_loader_destroy(l);
+    lv_stager_destroy(st);
     return s;
 }
 

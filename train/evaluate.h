@@ -21,6 +21,9 @@ typedef struct lv_eval_opts {
     lv_preproc pre; /* the checkpoint's preprocessing */
     int progress;   /* 1: progress lines on stderr every few seconds */
     int threads;    /* loader threads; 0: runtime default */
+    int pinned;     /* batches through page-locked buffers and double-buffered asynchronous
+                       copies (train/batch_stage.h): 0 auto (on a device backend), 1 on any
+                       backend with the staging entries, -1 plain synchronous copies */
 } lv_eval_opts;
 
 void lv_eval_opts_default(lv_eval_opts *o);

@@ -76,34 +76,39 @@ lv_status trainer_classes_setup(trainer *t) {
     return LV_OK;
 }
 
-int trainer_shuffle_draw(const trainer *t, const lv_batch *b, int i, int train) {
+int trainer_shuffle_draw(const trainer *t, const int64_t *keys, const int64_t *indices, int i, int train) {
     uint64_t stream = ((uint64_t)LV_SHUFFLE_STREAM_TAG_PS << 32) | (train ? 0u : 1u);
-    uint64_t index = train ? (uint64_t)b->keys[i] : (uint64_t)b->indices[i];
+    uint64_t index = train ? (uint64_t)keys[i] : (uint64_t)indices[i];
     uint32_t w = lv_rng_u32(t->cfg->seed, stream, index);
     return (int)(((uint64_t)w * (uint64_t)t->shuf.nperm) >> 32);
 }
 
-lv_status trainer_shuffle_apply(trainer *t, lv_batch *b, int train, const float **x, const int **y) {
+lv_status trainer_shuffle_apply(trainer *t, int train, int n, int s, const int64_t *keys, const int64_t *indices,
+                                const float **x, const int **y, const int32_t **labels) {
     trainer_shuffle *sh = &t->shuf;
     lv_backend *be = t->be;
-    size_t plane = (size_t)b->s * (size_t)b->s, per = (size_t)sh->p * plane;
+    size_t plane = (size_t)s * (size_t)s, per = (size_t)sh->p * plane, B = (size_t)t->cfg->batch;
+    LV_CHECK(n >= 0 && (size_t)n <= B, LV_ERR_RUNTIME, "phase-shuffle: batch of %d, prepared for %zu", n, B);
     if (!sh->x) {
-        size_t B = (size_t)t->cfg->batch;
         sh->x = be->alloc(be, B * per * sizeof(float));
         sh->y = be->alloc(be, B * sizeof(int));
-        LV_CHECK(sh->x && sh->y, LV_ERR_RUNTIME, "%s backend: out of memory for the phase-shuffled batch", be->name);
+        sh->yh = malloc(B * sizeof *sh->yh);
+        LV_CHECK(sh->x && sh->y && sh->yh, LV_ERR_RUNTIME, "%s backend: out of memory for the phase-shuffled batch",
+                 be->name);
     }
-    for (int i = 0; i < b->n; i++) {
-        int k = trainer_shuffle_draw(t, b, i, train);
+    /* Stream-ordered copies on the backend: they read the batch where it is (a device slot,
+     * rendered device data, or host memory on the CPU) before anything overwrites it. */
+    for (int i = 0; i < n; i++) {
+        int k = trainer_shuffle_draw(t, keys, indices, i, train);
         for (int c = 0; c < sh->p; c++)
             be->copy_d2d(be, sh->x + (size_t)i * per + (size_t)c * plane,
                          *x + (size_t)i * per + (size_t)sh->perm[k][c] * plane, plane * sizeof(float));
-        /* In place, so validation's metrics read the permutation as the label. */
-        b->labels[i] = k;
+        sh->yh[i] = k;
     }
-    be->copy_h2d(be, sh->y, b->labels, (size_t)b->n * sizeof(int));
+    be->copy_h2d(be, sh->y, sh->yh, (size_t)n * sizeof(int));
     *x = sh->x;
     *y = sh->y;
+    *labels = sh->yh;
     return LV_OK;
 }
 
@@ -113,6 +118,7 @@ void trainer_shuffle_free(trainer *t) {
         if (sh->x) t->be->free(t->be, sh->x);
         if (sh->y) t->be->free(t->be, sh->y);
     }
+    free(sh->yh);
     for (int k = 0; k < sh->nperm; k++) free(sh->names[k]);
     memset(sh, 0, sizeof *sh);
 }

@@ -15,6 +15,7 @@
 
 #include "core/grad_clip.h"
 #include "core/log.h"
+#include "train/batch_stage.h"
 #include "train/dist.h"
 #include "train/trainer_impl.h"
 
@@ -253,20 +254,19 @@ typedef struct step_out {
     int skipped;
 } step_out;
 
-static lv_status train_step(trainer *t, lv_batch *b, float lr, step_out *o) {
+static lv_status train_step(trainer *t, trainer_feed *f, float lr, step_out *o) {
     lv_backend *be = t->be;
-    const float *x = NULL;
-    const int *y = NULL;
-    LV_TRY(trainer_batch_input(t, b, 1, &x, &y)); /* device render or host batch (trainer_setup.c) */
     size_t nstate = t->m.visual.state.total * sizeof(float);
     be->copy_d2d(be, t->vstate_backup, t->m.vstate, nstate);
     lv_vlm_zero_grads(&t->m);
     /* Set per step: lv_vlm_prepare may have reallocated (and so cleared) the activations. */
     t->m.vacts.bn_sync = t->bn_sync.active ? &t->bn_sync.hook : NULL;
     t->m.vacts.grad_ready = trainer_comm_step_begin(t); /* NCCL: overlap the backward */
-    lv_vlm_train_step(&t->m, x, y, b->n);
+    lv_vlm_train_step(&t->m, f->x, f->y, f->n);
     t->m.vacts.bn_sync = NULL;
     t->m.vacts.grad_ready = NULL;
+    /* Every read of this batch is queued: the next one's copy overlaps the compute. */
+    LV_TRY(trainer_feed_prefetch(f));
     be->copy_d2h(be, &o->loss, t->m.loss, sizeof o->loss);
     LV_TRY(be->sync(be));
     int bad = !isfinite(o->loss);
@@ -317,29 +317,26 @@ static lv_status bad_steps_abort(trainer *t, const step_out *o, int64_t epoch) {
 
 /* One epoch of steps; *train_loss is the mean over the applied steps. */
 static lv_status run_epoch(trainer *t, int64_t e, double *train_loss, int64_t *skipped) {
-    lv_loader_opts o;
-    lv_loader *l = NULL;
-    LV_TRY(trainer_loader_opts(t, &o, 1));
-    o.epochs = e + 1;
-    LV_TRY(lv_loader_create(&l, t->ds, &o));
+    trainer_feed f;
     int64_t pos = t->st.cursor_epoch == e ? t->st.cursor_position : 0;
-    lv_status s = lv_loader_seek(l, e, pos);
-    double sum = 0, waited = lv_loader_wait_seconds(l), t_prev = now_s();
+    LV_TRY(trainer_feed_open(t, &f, 1, e, pos));
+    lv_status s = LV_OK;
+    double sum = 0, waited = trainer_feed_wait_seconds(&f), t_prev = now_s();
     int64_t applied = 0, in_epoch = pos / t->cfg->batch;
     *skipped = 0;
     while (s == LV_OK) {
-        lv_batch *b = NULL;
-        s = lv_loader_next(l, &b);
-        if (s != LV_OK || !b) break;
+        int have = 0;
+        s = trainer_feed_next(&f, &have);
+        if (s != LV_OK || !have) break;
         float lr = lv_lr_at(&t->oc, t->st.step);
         step_out so;
-        s = train_step(t, b, lr, &so);
+        s = train_step(t, &f, lr, &so);
         if (s != LV_OK) break;
         t->st.step++;
         in_epoch++;
-        double now = now_s(), w = lv_loader_wait_seconds(l);
+        double now = now_s(), w = trainer_feed_wait_seconds(&f);
         lv_step_record rec = {t->st.step, e + 1, t->cfg->epochs, in_epoch, t->steps_per_epoch, so.loss, lr, so.norm,
-                              (double)b->n * t->env->world / (now - t_prev > 1e-9 ? now - t_prev : 1e-9),
+                              (double)f.n * t->env->world / (now - t_prev > 1e-9 ? now - t_prev : 1e-9),
                               w - waited, so.skipped};
         t_prev = now;
         waited = w;
@@ -355,8 +352,8 @@ static lv_status run_epoch(trainer *t, int64_t e, double *train_loss, int64_t *s
         s = lv_runlog_step(&t->log, &rec);
         if (s == LV_OK && t->st.bad_steps >= LV_TRAIN_MAX_BAD_STEPS) s = bad_steps_abort(t, &so, e + 1);
     }
-    if (s == LV_OK) lv_loader_cursor(l, &t->st.cursor_epoch, &t->st.cursor_position);
-    lv_loader_destroy(l);
+    if (s == LV_OK) trainer_feed_cursor(&f, &t->st.cursor_epoch, &t->st.cursor_position);
+    trainer_feed_close(&f);
     *train_loss = applied ? sum / (double)applied : NAN;
     return s;
 }
@@ -364,16 +361,10 @@ static lv_status run_epoch(trainer *t, int64_t e, double *train_loss, int64_t *s
 static lv_status allocate(trainer *t) {
     lv_backend *be = t->be;
     int C = t->m.cfg.classes, B = t->cfg->batch;
-    size_t per = (size_t)t->ds->p * (size_t)t->size * (size_t)t->size;
     LV_TRY(lv_vlm_prepare(&t->m, B, t->size));
     t->clip_scratch = be->alloc(be, LV_GRAD_CLIP_SCRATCH_BYTES);
     t->vstate_backup = be->alloc(be, (t->m.visual.state.total + 1) * sizeof(float));
     t->probs_dev = be->alloc(be, (size_t)B * (size_t)C * sizeof(float));
-    if (be->kind != LV_DEVICE_CPU) {
-        t->x_dev = be->alloc(be, (size_t)B * per * sizeof(float));
-        t->y_dev = be->alloc(be, (size_t)B * sizeof(int));
-        LV_CHECK(t->x_dev && t->y_dev, LV_ERR_RUNTIME, "%s backend: out of memory for a batch", be->name);
-    }
     LV_CHECK(t->clip_scratch && t->vstate_backup && t->probs_dev, LV_ERR_RUNTIME, "%s backend: out of memory",
              be->name);
     return LV_OK;
@@ -386,6 +377,8 @@ static void release(trainer *t) {
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i]) t->be->free(t->be, bufs[i]);
     }
+    lv_stager_destroy(t->stager);
+    t->stager = NULL;
     trainer_comm_free(t);
     trainer_syncbn_free(t);
     trainer_shuffle_free(t);
@@ -440,10 +433,10 @@ static lv_status start(trainer *t) {
     snprintf(fields, sizeof fields,
              "\"world\":%d,\"device\":\"%s\",\"threads\":%d,\"train_samples\":%" PRId64 ",\"val_samples\":%" PRId64
              ",\"steps_per_epoch\":%" PRId64 ",\"epochs\":%d,\"from_epoch\":%" PRId64 ",\"from_step\":%" PRId64
-             ",\"sync_bn\":%s,\"comm\":\"%s\",\"device_data\":%s,\"objective\":\"%s\"",
+             ",\"sync_bn\":%s,\"comm\":\"%s\",\"device_data\":%s,\"pinned\":%s,\"objective\":\"%s\"",
              t->env->world, t->be->name, t->be->threads, t->n_train, t->n_val, t->steps_per_epoch, c->epochs,
              t->st.epoch, t->st.step, t->bn_sync.active ? "true" : "false", t->comm_name ? t->comm_name : "none",
-             t->dd ? "true" : "false", t->shuf.active ? "phase-shuffle" : "classify");
+             t->dd ? "true" : "false", t->stager ? "true" : "false", t->shuf.active ? "phase-shuffle" : "classify");
     snprintf(text, sizeof text,
              "train: %s%" PRId64 " training and %" PRId64 " validation samples (%s), %" PRId64 " steps/epoch of %d, "
              "%s, %s backend (%d threads), %d process%s%s%s",

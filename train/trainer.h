@@ -38,6 +38,11 @@ typedef struct lv_train_env {
     int quiet;                /* 1: no progress output at all (log.jsonl is still written) */
     lv_train_batch_hook batch_hook;
     void *hook_ctx;
+    int pinned;               /* host-loader batches through page-locked buffers and double-
+                                 buffered asynchronous copies (train/batch_stage.h): 0 auto (a
+                                 device backend, batches not rendered on it), 1 on any backend
+                                 with the staging entries (the CPU too: how tests check the
+                                 path), -1 never (plain synchronous copies) */
 } lv_train_env;
 
 /* rank 0 of 1, fresh run, progress auto. */

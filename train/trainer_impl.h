@@ -41,6 +41,7 @@ typedef struct trainer_shuffle {
     char *names[LV_MAX_CLASSES];                      /* "PV_NC_ART": the phase order produced */
     float *x;                                         /* [batch, p, s, s] device */
     int *y;                                           /* [batch] device */
+    int32_t *yh;                                      /* [batch] host: the labels validation scores */
 } trainer_shuffle;
 
 /* One trainable model part (visual, text, head) as the optimizer and clipping see it. */
@@ -79,6 +80,7 @@ typedef struct trainer {
     int *y_dev;
     struct lv_device_data *dd;  /* --device-data: training data on the backend, or NULL */
     struct lv_device_data *vdd; /* validation data on the backend (== dd for a split), or NULL */
+    struct lv_stager *stager;   /* host-loader batches staged through pinned memory, or NULL */
     char data_note[256];        /* which batch path and why, for the start log */
     float *probs_dev, *probs_host; /* validation [batch, C] */
     trainer_bn_sync bn_sync;
@@ -105,13 +107,41 @@ lv_status trainer_setup_optim(trainer *t);  /* parts, plans, schedule (needs ste
 lv_status trainer_loader_opts(const trainer *t, lv_loader_opts *o, int train);
 /* --device-data: uploads the training (and validation) data when asked or, for auto, when the
  * backend is CUDA and they take <= half its free memory; allocates x_dev/y_dev for it; notes
- * the choice in data_note. Call after the model and its buffers exist. */
+ * the choice in data_note. Otherwise picks the host loader's path: staged through pinned
+ * memory (the stager; automatic on a device, env->pinned) or plain copies into x_dev.
+ * Call after the model and its buffers exist. */
 lv_status trainer_setup_device_data(trainer *t);
 /* The model's input for a loader batch: rendered on the backend from device data, or the host
  * images (copied to x_dev on a device). Train batches also go through env->batch_hook.
- * With phase-shuffle, then permuted (b->labels become the permutation ids). */
-lv_status trainer_batch_input(trainer *t, lv_batch *b, int train, const float **x, const int **y);
+ */
+lv_status trainer_batch_input(trainer *t, const lv_batch *b, int train, const float **x, const int **y);
 void trainer_free_setup(trainer *t);
+
+/* trainer_feed.c: the batches of one pass (a training epoch or a validation run) whichever
+ * path serves them: device data, staged (pinned, double-buffered) or plain host batches. */
+typedef struct trainer_feed {
+    trainer *t;
+    int train;
+    lv_loader *l;              /* the loader (owned by the stager on the staged path) */
+    int64_t step0;             /* t->st.step when opened: the staged hook's step base */
+    /* the current batch, as the model takes it */
+    const float *x;
+    const int *y;
+    int n;
+    const int32_t *labels;     /* host [n] */
+} trainer_feed;
+
+/* Starts a loader for the training part (epochs e+1, sought to (e, pos)) or the validation
+ * part (train = 0; e and pos ignored). */
+lv_status trainer_feed_open(trainer *t, trainer_feed *f, int train, int64_t e, int64_t pos);
+/* The next batch into f's fields; *have = 0 at the end. */
+lv_status trainer_feed_next(trainer_feed *f, int *have);
+/* Once every read of the current batch is queued: stage the next batch behind it (no-op
+ * off the staged path). */
+lv_status trainer_feed_prefetch(trainer_feed *f);
+void trainer_feed_cursor(const trainer_feed *f, int64_t *epoch, int64_t *position);
+double trainer_feed_wait_seconds(const trainer_feed *f);
+void trainer_feed_close(trainer_feed *f);
 
 /* trainer_syncbn.c: installs the hook when cfg->sync_bn and world > 1 (a note for one
  * process, where every BN already sees the whole batch); free is safe when never set up. */
@@ -144,12 +174,14 @@ void trainer_comm_free(trainer *t);
 
 /* objective_shuffle.c. classes_setup sets nclass/class_names (the data's, or the P!
  * permutations for phase-shuffle, with clear errors for P < 2 or P! > LV_MAX_CLASSES).
- * apply replaces the model input by its phase-permuted copy and the labels by the
- * permutation ids (also in b->labels, so validation scores the pretext task); draw is the
- * permutation of sample i (counter-based: train by augmentation key, validation by index). */
+ * apply replaces a batch of n samples of side s (*x on the backend, any path) by its
+ * phase-permuted copy, *y by the permutation ids and *labels by their host copy (what
+ * validation scores); draw is the permutation of sample i (counter-based: training by
+ * augmentation key, validation by dataset index). trainer_feed_next calls apply. */
 lv_status trainer_classes_setup(trainer *t);
-int trainer_shuffle_draw(const trainer *t, const lv_batch *b, int i, int train);
-lv_status trainer_shuffle_apply(trainer *t, lv_batch *b, int train, const float **x, const int **y);
+int trainer_shuffle_draw(const trainer *t, const int64_t *keys, const int64_t *indices, int i, int train);
+lv_status trainer_shuffle_apply(trainer *t, int train, int n, int s, const int64_t *keys, const int64_t *indices,
+                                const float **x, const int **y, const int32_t **labels);
 void trainer_shuffle_free(trainer *t);
 
 /* validate.c: loss, accuracy and macro-AUC over the validation part (NaN when empty). */

@@ -12,6 +12,7 @@
 #include "data/device_data.h"
 #include "data/split.h"
 #include "encoders/liver_vlm_io.h"
+#include "train/batch_stage.h"
 #include "train/trainer_impl.h"
 
 /* Preprocessing statistics come from at most this many training samples (evenly spaced):
@@ -122,7 +123,7 @@ static lv_status device_data_declined(trainer *t, lv_status s, const char *why) 
     return LV_OK;
 }
 
-lv_status trainer_setup_device_data(trainer *t) {
+static lv_status choose_device_data(trainer *t) {
     int mode = t->cfg->device_data;
     lv_backend *be = t->be;
     const lv_dataset *ds = t->ds, *vds = t->vds;
@@ -179,7 +180,39 @@ lv_status trainer_setup_device_data(trainer *t) {
     return LV_OK;
 }
 
-static lv_status batch_input(trainer *t, const lv_batch *b, int train, const float **x, const int **y) {
+/* Batches from the host loader: staged through page-locked memory when the backend can
+ * (automatic on a device; env->pinned forces it either way), else plain copies into x_dev on a
+ * device, or the loader's own buffers on the CPU. The note gets the path in front of its why. */
+static lv_status choose_host_path(trainer *t) {
+    lv_backend *be = t->be;
+    int pinned = t->env->pinned;
+    int want = pinned > 0 || (pinned == 0 && be->kind != LV_DEVICE_CPU);
+    size_t per = (size_t)t->ds->p * (size_t)t->size * (size_t)t->size, B = (size_t)t->cfg->batch;
+    if (want && lv_backend_can_stage(be)) {
+        LV_TRY(lv_stager_create(&t->stager, be, t->cfg->batch, per));
+        static const char head[] = "the host loader";
+        char *why = t->data_note + (strncmp(t->data_note, head, sizeof head - 1) ? 0 : sizeof head - 1);
+        char tail[sizeof t->data_note];
+        snprintf(tail, sizeof tail, "%s", why);
+        snprintf(t->data_note, sizeof t->data_note, "%s, pinned double-buffered copies", head);
+        size_t used = strlen(t->data_note);
+        snprintf(t->data_note + used, sizeof t->data_note - used, "%s", tail);
+        return LV_OK;
+    }
+    if (be->kind != LV_DEVICE_CPU && !t->x_dev) {
+        t->x_dev = be->alloc(be, B * per * sizeof(float));
+        t->y_dev = be->alloc(be, B * sizeof(int));
+        LV_CHECK(t->x_dev && t->y_dev, LV_ERR_RUNTIME, "%s backend: out of memory for a batch", be->name);
+    }
+    return LV_OK;
+}
+
+lv_status trainer_setup_device_data(trainer *t) {
+    LV_TRY(choose_device_data(t));
+    return t->dd ? LV_OK : choose_host_path(t);
+}
+
+lv_status trainer_batch_input(trainer *t, const lv_batch *b, int train, const float **x, const int **y) {
     lv_backend *be = t->be;
     const lv_train_env *env = t->env;
     size_t per = (size_t)b->p * (size_t)b->s * (size_t)b->s, xbytes = (size_t)b->n * per * sizeof(float);
@@ -225,11 +258,6 @@ static lv_status batch_input(trainer *t, const lv_batch *b, int train, const flo
     }
     free(h);
     return s;
-}
-
-lv_status trainer_batch_input(trainer *t, lv_batch *b, int train, const float **x, const int **y) {
-    LV_TRY(batch_input(t, b, train, x, y));
-    return t->shuf.active ? trainer_shuffle_apply(t, b, train, x, y) : LV_OK;
 }
 
 static lv_status fill_info(trainer *t) {

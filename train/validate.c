@@ -15,35 +15,31 @@ lv_status trainer_validate(trainer *t, double *loss, double *accuracy, double *m
     int C = t->m.cfg.classes;
     float *probs = malloc((size_t)t->n_val * (size_t)C * sizeof *probs);
     int32_t *labels = malloc((size_t)t->n_val * sizeof *labels);
-    lv_loader *l = NULL;
-    lv_loader_opts o;
+    trainer_feed f = {0};
     lv_status s = probs && labels ? LV_OK : lv_errorf(LV_ERR_RUNTIME, "validation: out of memory");
-    if (s == LV_OK) s = trainer_loader_opts(t, &o, 0);
-    if (s == LV_OK) s = lv_loader_create(&l, t->vds, &o);
+    if (s == LV_OK) s = trainer_feed_open(t, &f, 0, 0, 0);
     double loss_sum = 0;
     int64_t done = 0;
     while (s == LV_OK) {
-        lv_batch *b = NULL;
-        s = lv_loader_next(l, &b);
-        if (s != LV_OK || !b) break;
-        if (done + b->n > t->n_val) {
+        int have = 0;
+        s = trainer_feed_next(&f, &have); /* device render, staged or host batch */
+        if (s != LV_OK || !have) break;
+        if (done + f.n > t->n_val) {
             s = lv_errorf(LV_ERR_RUNTIME, "validation: the loader gave more than %lld samples", (long long)t->n_val);
             break;
         }
-        const float *x = NULL;
-        const int *y = NULL;
-        s = trainer_batch_input(t, b, 0, &x, &y); /* device render or host batch */
-        if (s != LV_OK) break;
-        lv_vlm_predict(&t->m, x, y, b->n, t->probs_dev);
+        lv_vlm_predict(&t->m, f.x, f.y, f.n, t->probs_dev);
+        s = trainer_feed_prefetch(&f); /* the next batch's copy overlaps this forward */
         float l1 = 0;
         be->copy_d2h(be, &l1, t->m.loss, sizeof l1);
-        be->copy_d2h(be, probs + (size_t)done * C, t->probs_dev, (size_t)b->n * (size_t)C * sizeof(float));
-        s = be->sync(be);
-        memcpy(labels + done, b->labels, (size_t)b->n * sizeof *labels);
-        loss_sum += (double)l1 * b->n;
-        done += b->n;
+        be->copy_d2h(be, probs + (size_t)done * C, t->probs_dev, (size_t)f.n * (size_t)C * sizeof(float));
+        lv_status sy = be->sync(be);
+        if (s == LV_OK) s = sy;
+        memcpy(labels + done, f.labels, (size_t)f.n * sizeof *labels);
+        loss_sum += (double)l1 * f.n;
+        done += f.n;
     }
-    lv_loader_destroy(l);
+    trainer_feed_close(&f);
     if (s == LV_OK && done != t->n_val)
         s = lv_errorf(LV_ERR_RUNTIME, "validation: %lld of %lld samples seen", (long long)done, (long long)t->n_val);
     if (s == LV_OK) {

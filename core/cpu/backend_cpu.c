@@ -30,6 +30,12 @@ static void cpu_copy(lv_backend *be, void *d, const void *s, size_t n) { (void)b
 
 static lv_status cpu_sync(lv_backend *be) { return lv_backend_take_error(be); }
 
+/* Staging entries: the copy happens at once, so every event is complete when recorded. An
+ * event is a distinct non-NULL pointer so callers can tell "none" from "created". */
+static void *cpu_event_create(lv_backend *be) { return cpu_alloc(be, 1); }
+static void cpu_event_record(lv_backend *be, void *ev, lv_queue q) { (void)be, (void)ev, (void)q; }
+static void cpu_event_wait(lv_backend *be, void *ev, lv_queue q) { (void)be, (void)ev, (void)q; }
+
 static void cpu_destroy(lv_backend *be) {
     cpu_ctx *c = be->ctx;
     for (int i = 0; i < LV_CPU_SCRATCH_SLOTS; i++) free(c->scratch[i]);
@@ -129,6 +135,13 @@ lv_status lv_cpu_backend_create(lv_backend **out, int threads) {
     be->copy_d2h = cpu_copy;
     be->copy_d2d = cpu_copy;
     be->sync = cpu_sync;
+    be->host_alloc = cpu_alloc;
+    be->host_free = cpu_free;
+    be->copy_h2d_async = cpu_copy;
+    be->event_create = cpu_event_create;
+    be->event_destroy = cpu_free;
+    be->event_record = cpu_event_record;
+    be->event_wait = cpu_event_wait;
     be->destroy = cpu_destroy;
     cpu_fill_ops(be);
     *out = be;
