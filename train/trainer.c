@@ -16,6 +16,7 @@
 #include "core/grad_clip.h"
 #include "core/log.h"
 #include "train/dist.h"
+#include "train/objective_clip.h"
 #include "train/trainer_impl.h"
 
 void lv_train_env_default(lv_train_env *e) {
@@ -263,7 +264,8 @@ static lv_status train_step(trainer *t, lv_batch *b, float lr, step_out *o) {
     lv_vlm_zero_grads(&t->m);
     /* Set per step: lv_vlm_prepare may have reallocated (and so cleared) the activations. */
     t->m.vacts.bn_sync = t->bn_sync.active ? &t->bn_sync.hook : NULL;
-    lv_vlm_train_step(&t->m, x, y, b->n);
+    if (t->clip) LV_TRY(trainer_clip_step(t, b, x)); /* --objective clip: the batch's reports */
+    else lv_vlm_train_step(&t->m, x, y, b->n);
     t->m.vacts.bn_sync = NULL;
     be->copy_d2h(be, &o->loss, t->m.loss, sizeof o->loss);
     LV_TRY(be->sync(be));
@@ -384,6 +386,7 @@ static void release(trainer *t) {
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i]) t->be->free(t->be, bufs[i]);
     }
+    trainer_clip_free(t);
     trainer_comm_free(t);
     trainer_syncbn_free(t);
     trainer_free_setup(t);
@@ -415,6 +418,7 @@ static lv_status start(trainer *t) {
     t->st.config_json = strdup(t->config_json);
     LV_CHECK(t->info.training_json && t->st.config_json, LV_ERR_RUNTIME, "out of memory");
     LV_TRY(allocate(t));
+    LV_TRY(trainer_clip_setup(t)); /* --objective clip only */
     LV_TRY(trainer_setup_device_data(t));
     LV_TRY(trainer_syncbn_setup(t));
     lv_loader_opts o;
@@ -486,13 +490,16 @@ lv_status lv_train_run(const lv_train_config *cfg, const lv_dataset *data, const
         double t0 = now_s(), train_loss = NAN, vloss, vacc, vauc;
         int64_t skipped = 0;
         s = run_epoch(&t, e, &train_loss, &skipped);
-        if (s == LV_OK) s = trainer_validate(&t, &vloss, &vacc, &vauc);
+        if (s == LV_OK && t.clip) s = trainer_clip_validate(&t, &vloss, &vacc, &vauc);
+        else if (s == LV_OK) s = trainer_validate(&t, &vloss, &vacc, &vauc);
         if (s != LV_OK) break;
         /* Without validation the last epoch is the best one; NaN AUC (a class missing from
-         * the validation part) never beats a number but counts as a first best. */
-        int improved = t.n_val == 0 || t.st.best_epoch == 0 || (!isnan(vauc) && (isnan(t.st.best_auc) || vauc > t.st.best_auc));
+         * the validation part) never beats a number but counts as a first best. A clip run
+         * is judged by its retrieval accuracy (vacc) instead. */
+        double score = t.clip ? vacc : vauc;
+        int improved = t.n_val == 0 || t.st.best_epoch == 0 || (!isnan(score) && (isnan(t.st.best_auc) || score > t.st.best_auc));
         if (improved) {
-            t.st.best_auc = vauc;
+            t.st.best_auc = score;
             t.st.best_epoch = e + 1;
         }
         t.st.epoch = e + 1;

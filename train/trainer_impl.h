@@ -71,6 +71,7 @@ typedef struct trainer {
     struct lv_cuda_comm *nccl;  /* --comm nccl (or auto on GPUs): NULL on the MPI path */
     float *comm_scalars;        /* [2] device: loss and non-finite flag, averaged through NCCL */
     const char *comm_name;      /* "nccl", "mpi" or "none" (one process) */
+    struct trainer_clip *clip;  /* --objective clip (train/objective_clip.c), else NULL */
 
     lv_train_state st;
     char *config_json;
