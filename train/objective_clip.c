@@ -18,13 +18,24 @@ struct trainer_clip {
     float *img, *txt;   /* [batch, D] host copies for retrieval */
 };
 
+static lv_status has_reports(const lv_dataset *ds) {
+    LV_CHECK(ds->reports, LV_ERR_INPUT,
+             "%s has no /reports: --objective clip pairs every image with its report text (DESIGN.md section 3); "
+             "use a file with /reports or another objective", ds->path);
+    return LV_OK;
+}
+
+lv_status trainer_clip_check_data(const lv_train_config *cfg, const lv_dataset *data, const lv_dataset *val) {
+    if (cfg->objective != LV_TRAIN_OBJECTIVE_CLIP) return LV_OK;
+    LV_TRY(has_reports(data));
+    return val ? has_reports(val) : LV_OK;
+}
+
 /* Every sample in idx has a report with at least one token; *longest gets the longest
  * token count (without [CLS]/[SEP]). */
 static lv_status check_reports(const lv_wordpiece *tok, const lv_dataset *ds, const int64_t *idx, int64_t n,
                                size_t *longest) {
-    LV_CHECK(ds->reports, LV_ERR_INPUT,
-             "%s has no /reports: --objective clip pairs every image with its report text (DESIGN.md section 3); "
-             "use a file with /reports or another objective", ds->path);
+    LV_TRY(has_reports(ds));
     for (int64_t k = 0; k < n; k++) {
         const char *r = ds->reports[idx[k]] ? ds->reports[idx[k]] : "";
         size_t count = 0;

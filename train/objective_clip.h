@@ -8,6 +8,10 @@
 
 #include "train/trainer_impl.h"
 
+/* Before anything is built or written: with cfg->objective clip, data (and val, when
+ * given) must have /reports (LV_ERR_INPUT naming the file and "/reports"). */
+lv_status trainer_clip_check_data(const lv_train_config *cfg, const lv_dataset *data, const lv_dataset *val);
+
 /* Sets t->clip when cfg->objective is clip (nothing otherwise). Needs the model prepared
  * for the batch (after allocate). Data without /reports or with an empty report among the
  * samples used is LV_ERR_INPUT naming the file, "/reports" and the sample. */

@@ -469,6 +469,7 @@ lv_status lv_train_run(const lv_train_config *cfg, const lv_dataset *data, const
     LV_CHECK(env->world == 1 || (env->dist && env->dist->world == env->world && env->dist->rank == env->rank),
              LV_ERR_RUNTIME, "trainer: %d processes need the collectives of train/dist.h (lv_dist_init)", env->world);
     LV_TRY(lv_train_config_check(cfg));
+    LV_TRY(trainer_clip_check_data(cfg, data, val)); /* --objective clip needs /reports */
     trainer t;
     memset(&t, 0, sizeof t);
     t.cfg = cfg;
