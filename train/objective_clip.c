@@ -87,18 +87,18 @@ void trainer_clip_free(trainer *t) {
     t->clip = NULL;
 }
 
-static lv_status set_reports(struct trainer_clip *tc, const lv_dataset *ds, const lv_batch *b) {
-    for (int i = 0; i < b->n; i++) tc->texts[i] = ds->reports[b->indices[i]];
-    return lv_vlm_clip_set_reports(&tc->c, tc->texts, b->n);
+static lv_status set_reports(struct trainer_clip *tc, const lv_dataset *ds, const int64_t *indices, int n) {
+    for (int i = 0; i < n; i++) tc->texts[i] = ds->reports[indices[i]];
+    return lv_vlm_clip_set_reports(&tc->c, tc->texts, n);
 }
 
-lv_status trainer_clip_step(trainer *t, const lv_batch *b, const float *x) {
+lv_status trainer_clip_step(trainer *t, const int64_t *indices, int n, const float *x) {
     struct trainer_clip *tc = t->clip;
-    LV_CHECK(b->n >= 2, LV_ERR_INPUT,
+    LV_CHECK(n >= 2, LV_ERR_INPUT,
              "--objective clip: a training batch of %d pair (this process's share of %s is too small to contrast)",
-             b->n, t->ds->path);
-    LV_TRY(set_reports(tc, t->ds, b));
-    lv_vlm_clip_train_step(&tc->c, x, b->n);
+             n, t->ds->path);
+    LV_TRY(set_reports(tc, t->ds, indices, n));
+    lv_vlm_clip_train_step(&tc->c, x, n);
     return LV_OK;
 }
 
@@ -152,7 +152,7 @@ lv_status trainer_clip_validate(trainer *t, double *loss, double *retrieval, dou
         const float *x = NULL, *img = NULL, *txt = NULL;
         const int *y = NULL;
         s = trainer_batch_input(t, b, 0, &x, &y);
-        if (s == LV_OK) s = set_reports(tc, t->vds, b);
+        if (s == LV_OK) s = set_reports(tc, t->vds, b->indices, b->n);
         if (s != LV_OK) break;
         lv_vlm_clip_eval(&tc->c, x, b->n, &img, &txt);
         float l1 = 0;

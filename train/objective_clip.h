@@ -18,10 +18,11 @@ lv_status trainer_clip_check_data(const lv_train_config *cfg, const lv_dataset *
 lv_status trainer_clip_setup(trainer *t);
 void trainer_clip_free(trainer *t);
 
-/* The forward+backward of one training batch (images x as trainer_batch_input gave them):
- * the batch's reports by dataset index, then the contrastive step into the model's
- * gradients and m.loss. */
-lv_status trainer_clip_step(trainer *t, const lv_batch *b, const float *x);
+/* The forward+backward of one training batch of n images x (as the model takes them) whose
+ * dataset sample indices are indices[n] (host): their reports, then the contrastive step
+ * into the model's gradients and m.loss. Only indices are needed, so any batch path that
+ * keeps them can feed it. */
+lv_status trainer_clip_step(trainer *t, const int64_t *indices, int n, const float *x);
 
 /* Validation of a clip run: *loss the mean contrastive loss per sample, *retrieval the
  * image->report top-1 accuracy within validation batches, *zero_shot_auc the class-prompt

@@ -264,7 +264,7 @@ static lv_status train_step(trainer *t, lv_batch *b, float lr, step_out *o) {
     lv_vlm_zero_grads(&t->m);
     /* Set per step: lv_vlm_prepare may have reallocated (and so cleared) the activations. */
     t->m.vacts.bn_sync = t->bn_sync.active ? &t->bn_sync.hook : NULL;
-    if (t->clip) LV_TRY(trainer_clip_step(t, b, x)); /* --objective clip: the batch's reports */
+    if (t->clip) LV_TRY(trainer_clip_step(t, b->indices, b->n, x)); /* --objective clip: the batch's reports */
     else lv_vlm_train_step(&t->m, x, y, b->n);
     t->m.vacts.bn_sync = NULL;
     be->copy_d2h(be, &o->loss, t->m.loss, sizeof o->loss);
