@@ -2,9 +2,9 @@
  * central differences (frozen and trained text encoder: logit scale, both projections, a
  * text layer; the ResNet's first conv gets one; a frozen encoder's other tensors none); on an
  * in-memory phantom the validation contrastive loss falls and image->report retrieval rises
- * above chance; 2 epochs straight == 1 epoch + --resume bit for bit; the clip run's
- * model.safetensors starts a classification run through --init-image; data without
- * /reports, an empty report and --head linear are refused by name. */
+ * above chance; 2 epochs straight == 1 epoch + --resume bit for bit, and --device-data on ==
+ * off; the clip run's model.safetensors starts a classification run through --init-image;
+ * data without /reports, an empty report and --head linear are refused by name. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,6 +311,26 @@ static void test_resume(const lv_dataset *ds) {
     lv_train_config_free(&b);
 }
 
+/* --device-data on (the CPU backend renders batches from its own copy, as CUDA would) keeps
+ * the loader's sample indices, so every image meets its own report: same weights. */
+static void test_device_data(const lv_dataset *ds) {
+    lv_train_config a, b;
+    clip_config(&a, "dd_off", 1);
+    clip_config(&b, "dd_on", 1);
+    a.device_data = LV_TRAIN_DEVICE_DATA_OFF;
+    b.device_data = LV_TRAIN_DEVICE_DATA_ON;
+    lv_train_env e = quiet_env();
+    lv_status s = lv_train_run(&a, ds, NULL, &e, NULL);
+    if (s == LV_OK) s = lv_train_run(&b, ds, NULL, &e, NULL);
+    if (!lv_test_true(s == LV_OK, "clip with --device-data off and on")) lv_test_fail("%s", lv_error_message());
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/model.safetensors", a.out);
+    snprintf(pb, sizeof pb, "%s/model.safetensors", b.out);
+    lv_test_true(same_tensors(pa, pb), "clip: --device-data on == off, bit-identical weights after 1 epoch");
+    lv_train_config_free(&a);
+    lv_train_config_free(&b);
+}
+
 static void test_bad_input(lv_dataset *ds) {
     lv_train_config c;
     clip_config(&c, "bad", 1);
@@ -360,6 +380,7 @@ int main(void) {
     test_bad_input(&ds);
     test_learns(&ds);
     test_resume(&ds);
+    test_device_data(&ds);
     lv_dataset_free(&ds);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
