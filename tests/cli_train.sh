@@ -6,7 +6,9 @@
 # bad values exit 2, config.json records them; --comm nccl without a GPU exits 2, and on a
 # GPU a 1-rank NCCL run gives the plain run's losses bit for bit.
 # --objective: a bad name and phase-shuffle with text options exit 2, phase-shuffle on one
-# phase exits 1; a phase-shuffle run trains and a classification run starts from it.
+# phase exits 1; a phase-shuffle run trains and a classification run starts from it. clip:
+# bad combinations exit 2, data without /reports exits 1 naming the file, a clip run's
+# model.safetensors starts a classification run (--init-image).
 # Usage: cli_train.sh <liver-vlm> <fixtures>
 set -u
 bin="$1"
@@ -41,6 +43,12 @@ for v in 0 -1 abc; do
     check "--comm-timeout $v" 2 "--comm-timeout: expected a number" "$bin" train --data x.h5 --out "$tmp/r" \
         --comm-timeout "$v"
 done
+check "--objective clip --head linear" 2 "needs the VLM head: drop --head linear" \
+    "$bin" train --data x.h5 --out "$tmp/r" --objective clip --head linear
+check "--objective clip --batch 1" 2 "--objective clip needs --batch 2 or more" \
+    "$bin" train --data x.h5 --out "$tmp/r" --objective clip --batch 1
+check "bad --objective" 2 "--objective: expected classify\|phase-shuffle\|clip" \
+    "$bin" train --data x.h5 --out "$tmp/r" --objective contrastive
 [ -e "$tmp/r" ] && { echo "FAIL: a rejected command created $tmp/r"; fails=$((fails + 1)); }
 
 hdf5=1
@@ -111,6 +119,18 @@ if [ "$hdf5" -eq 1 ]; then
         "$bin" train --config "$tmp/c.json" --data "$tmp/a.h5" --out "$tmp/r2" --batch 10 --threads 2
     grep -q '"batch":[[:space:]]*10' "$tmp/r2/config.json" && grep -q '"head":[[:space:]]*"linear"' "$tmp/r2/config.json" &&
         echo "ok: the flag beat the file, the file beat the default" || { echo "FAIL: precedence"; fails=$((fails + 1)); }
+    # --objective clip: /reports is required (h5_good_b.h5 has none) and the run writes the usual files.
+    check "--objective clip without /reports" 1 "h5_good_b.h5 has no /reports" \
+        "$bin" train --data "$2/h5_good_b.h5" --out "$tmp/c0" --objective clip "${small[@]}"
+    [ -e "$tmp/c0" ] && { echo "FAIL: the refused clip run created $tmp/c0"; fails=$((fails + 1)); }
+    check "--objective clip --val without /reports" 1 "h5_good_b.h5 has no /reports" \
+        "$bin" train --data "$tmp/a.h5" --val "$2/h5_good_b.h5" --out "$tmp/c0" --objective clip "${small[@]}"
+    check "--objective clip trains" 0 "best validation image->report retrieval accuracy" \
+        "$bin" train --data "$tmp/a.h5" --out "$tmp/c1" --objective clip --epochs 1 "${small[@]}"
+    grep -q '"objective":[[:space:]]*"clip"' "$tmp/c1/config.json" && [ -s "$tmp/c1/best.safetensors" ] &&
+        echo "ok: the clip run writes its config and checkpoints" || { echo "FAIL: clip run files"; fails=$((fails + 1)); }
+    check "classification from the clip run's image encoder" 0 "1 of 1 epochs" \
+        "$bin" train --data "$tmp/a.h5" --out "$tmp/c2" --init-image "$tmp/c1/model.safetensors" --epochs 1 "${small[@]}"
     check "--size larger than the data" 2 "--size 64 is larger" \
         "$bin" train --data "$tmp/a.h5" --out "$tmp/r3" --size 64 "${small[@]}"
 fi

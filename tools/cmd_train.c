@@ -99,9 +99,11 @@ lv_status lv_cmd_train(int argc, char **argv) {
         char auc[32];
         if (isnan(r.best_auc)) snprintf(auc, sizeof auc, "n/a");
         else snprintf(auc, sizeof auc, "%.4f", r.best_auc);
-        printf("%s: %" PRId64 " of %d epochs, %" PRId64 " steps (%" PRId64 " skipped), best validation macro-AUC %s "
+        printf("%s: %" PRId64 " of %d epochs, %" PRId64 " steps (%" PRId64 " skipped), best validation %s %s "
                "at epoch %" PRId64 "\n",
-               c.out, r.epochs, c.epochs, r.steps, r.skipped, auc, r.best_epoch);
+               c.out, r.epochs, c.epochs, r.steps, r.skipped,
+               c.objective == LV_TRAIN_OBJECTIVE_CLIP ? "image->report retrieval accuracy" : "macro-AUC", auc,
+               r.best_epoch);
     }
     lv_dataset_free(&ds);
     lv_dataset_free(&vds);

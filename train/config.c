@@ -527,7 +527,10 @@ lv_status lv_train_config_check(const lv_train_config *c) {
                  (!c->text_model && !c->prompts && !c->train_text),
              LV_ERR_USAGE, "--objective phase-shuffle trains the image encoder alone: drop --text-model, --prompts "
              "and --train-text");
-    LV_CHECK(c->objective != LV_TRAIN_OBJECTIVE_CLIP, LV_ERR_USAGE, "--objective clip is not available yet");
+    LV_CHECK(c->objective != LV_TRAIN_OBJECTIVE_CLIP || c->head == 0 /* vlm */, LV_ERR_USAGE,
+             "--objective clip contrasts image and report embeddings and needs the VLM head: drop --head linear");
+    LV_CHECK(c->objective != LV_TRAIN_OBJECTIVE_CLIP || c->batch >= 2, LV_ERR_USAGE,
+             "--objective clip needs --batch 2 or more (the other pairs of a batch are the negatives)");
     return LV_OK;
 }
 

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "train/batch_stage.h"
 #include "train/dist.h"
+#include "train/objective_clip.h"
 #include "train/trainer_impl.h"
 
 void lv_train_env_default(lv_train_env *e) {
@@ -262,7 +263,8 @@ static lv_status train_step(trainer *t, trainer_feed *f, float lr, step_out *o) 
     /* Set per step: lv_vlm_prepare may have reallocated (and so cleared) the activations. */
     t->m.vacts.bn_sync = t->bn_sync.active ? &t->bn_sync.hook : NULL;
     t->m.vacts.grad_ready = trainer_comm_step_begin(t); /* NCCL: overlap the backward */
-    lv_vlm_train_step(&t->m, f->x, f->y, f->n);
+    if (t->clip) LV_TRY(trainer_clip_step(t, f->indices, f->n, f->x)); /* --objective clip: the batch's reports */
+    else lv_vlm_train_step(&t->m, f->x, f->y, f->n);
     t->m.vacts.bn_sync = NULL;
     t->m.vacts.grad_ready = NULL;
     /* Every read of this batch is queued: the next one's copy overlaps the compute. */
@@ -379,6 +381,7 @@ static void release(trainer *t) {
     }
     lv_stager_destroy(t->stager);
     t->stager = NULL;
+    trainer_clip_free(t);
     trainer_comm_free(t);
     trainer_syncbn_free(t);
     trainer_shuffle_free(t);
@@ -411,6 +414,7 @@ static lv_status start(trainer *t) {
     t->st.config_json = strdup(t->config_json);
     LV_CHECK(t->info.training_json && t->st.config_json, LV_ERR_RUNTIME, "out of memory");
     LV_TRY(allocate(t));
+    LV_TRY(trainer_clip_setup(t)); /* --objective clip only */
     LV_TRY(trainer_setup_device_data(t));
     LV_TRY(trainer_syncbn_setup(t));
     lv_loader_opts o;
@@ -465,6 +469,7 @@ lv_status lv_train_run(const lv_train_config *cfg, const lv_dataset *data, const
     LV_CHECK(env->world == 1 || (env->dist && env->dist->world == env->world && env->dist->rank == env->rank),
              LV_ERR_RUNTIME, "trainer: %d processes need the collectives of train/dist.h (lv_dist_init)", env->world);
     LV_TRY(lv_train_config_check(cfg));
+    LV_TRY(trainer_clip_check_data(cfg, data, val)); /* --objective clip needs /reports */
     trainer t;
     memset(&t, 0, sizeof t);
     t.cfg = cfg;
@@ -486,13 +491,16 @@ lv_status lv_train_run(const lv_train_config *cfg, const lv_dataset *data, const
         double t0 = now_s(), train_loss = NAN, vloss, vacc, vauc;
         int64_t skipped = 0;
         s = run_epoch(&t, e, &train_loss, &skipped);
-        if (s == LV_OK) s = trainer_validate(&t, &vloss, &vacc, &vauc);
+        if (s == LV_OK && t.clip) s = trainer_clip_validate(&t, &vloss, &vacc, &vauc);
+        else if (s == LV_OK) s = trainer_validate(&t, &vloss, &vacc, &vauc);
         if (s != LV_OK) break;
         /* Without validation the last epoch is the best one; NaN AUC (a class missing from
-         * the validation part) never beats a number but counts as a first best. */
-        int improved = t.n_val == 0 || t.st.best_epoch == 0 || (!isnan(vauc) && (isnan(t.st.best_auc) || vauc > t.st.best_auc));
+         * the validation part) never beats a number but counts as a first best. A clip run
+         * is judged by its retrieval accuracy (vacc) instead. */
+        double score = t.clip ? vacc : vauc;
+        int improved = t.n_val == 0 || t.st.best_epoch == 0 || (!isnan(score) && (isnan(t.st.best_auc) || score > t.st.best_auc));
         if (improved) {
-            t.st.best_auc = vauc;
+            t.st.best_auc = score;
             t.st.best_epoch = e + 1;
         }
         t.st.epoch = e + 1;

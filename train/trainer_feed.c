@@ -25,6 +25,7 @@ lv_status trainer_feed_open(trainer *t, trainer_feed *f, int train, int64_t e, i
     f->y = NULL;
     f->n = 0;
     f->labels = NULL;
+    f->indices = NULL;
     lv_loader_opts o;
     LV_TRY(trainer_loader_opts(t, &o, train));
     if (train) o.epochs = e + 1;
@@ -56,6 +57,7 @@ lv_status trainer_feed_next(trainer_feed *f, int *have) {
         f->y = sb->y;
         f->n = sb->n;
         f->labels = sb->labels;
+        f->indices = sb->indices;
         *have = 1;
         if (!f->t->shuf.active) return LV_OK;
         return trainer_shuffle_apply(f->t, f->train, sb->n, sb->s, sb->keys, sb->indices, &f->x, &f->y, &f->labels);
@@ -66,6 +68,7 @@ lv_status trainer_feed_next(trainer_feed *f, int *have) {
     LV_TRY(trainer_batch_input(f->t, b, f->train, &f->x, &f->y)); /* device render or host batch */
     f->n = b->n;
     f->labels = b->labels;
+    f->indices = b->indices;
     *have = 1;
     if (!f->t->shuf.active) return LV_OK;
     return trainer_shuffle_apply(f->t, f->train, b->n, b->s, b->keys, b->indices, &f->x, &f->y, &f->labels);

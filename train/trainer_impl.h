@@ -91,6 +91,7 @@ typedef struct trainer {
     lv_grad_ready grad_ready;   /* NCCL: launches image-encoder buckets during the backward */
     lv_status comm_err;         /* a launch that failed inside the backward, reported after it */
     int64_t comm_steps;         /* steps begun by this process (no overlap in the first) */
+    struct trainer_clip *clip;  /* --objective clip (train/objective_clip.c), else NULL */
 
     lv_train_state st;
     char *config_json;
@@ -129,6 +130,7 @@ typedef struct trainer_feed {
     const int *y;
     int n;
     const int32_t *labels;     /* host [n] */
+    const int64_t *indices;    /* host [n] dataset sample indices (clip looks up the reports) */
 } trainer_feed;
 
 /* Starts a loader for the training part (epochs e+1, sought to (e, pos)) or the validation
