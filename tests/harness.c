@@ -192,3 +192,32 @@ int *lv_test_fixture_i32(lv_st_file *f, const char *key, size_t *n) {
     if (n) *n = count;
     return out;
 }
+
+static int same_in(const char *a, const char *b, const char *only) {
+    lv_st_file *fa = NULL, *fb = NULL;
+    if (lv_st_open(&fa, a) != LV_OK || lv_st_open(&fb, b) != LV_OK) {
+        lv_test_fail("open %s / %s: %s", a, b, lv_error_message());
+        lv_st_close(fa);
+        return 0;
+    }
+    int same = only ? 1 : lv_st_count(fa) == lv_st_count(fb) && lv_st_count(fa) > 0;
+    if (!same) lv_test_fail("%s holds %d tensors, %s %d", a, lv_st_count(fa), b, lv_st_count(fb));
+    for (int i = 0; same && i < lv_st_count(fa); i++) {
+        const lv_st_tensor *ta = lv_st_at(fa, i);
+        if (only && strcmp(ta->name, only) != 0) continue;
+        const lv_st_tensor *tb = lv_st_find(fb, ta->name);
+        same = tb && ta->end - ta->begin == tb->end - tb->begin &&
+               memcmp(lv_st_data(fa, ta), lv_st_data(fb, tb), ta->end - ta->begin) == 0;
+        if (!same) lv_test_fail("tensor %s differs between %s and %s", ta->name, a, b);
+    }
+    if (same && only && !lv_st_find(fa, only)) {
+        lv_test_fail("%s has no tensor %s", a, only);
+        same = 0;
+    }
+    lv_st_close(fa);
+    lv_st_close(fb);
+    return same;
+}
+
+int lv_test_same_tensors(const char *a, const char *b) { return same_in(a, b, NULL); }
+int lv_test_same_tensor(const char *a, const char *b, const char *name) { return same_in(a, b, name); }

@@ -50,4 +50,11 @@ float *lv_test_fixture_f32(lv_st_file *f, const char *key, size_t *n);
 /* Same for integer tensors (I64/I32 converted to int). */
 int *lv_test_fixture_i32(lv_st_file *f, const char *key, size_t *n);
 
+/* Two safetensors files (checkpoints of two runs) hold the same tensors with the same bytes:
+ * every tensor of a, by name, in b, and as many of them. Fails the test naming the first
+ * tensor that differs (or the file that does not open); returns 1 when they agree. With a
+ * name: only that tensor. */
+int lv_test_same_tensors(const char *a, const char *b);
+int lv_test_same_tensor(const char *a, const char *b, const char *name);
+
 #endif

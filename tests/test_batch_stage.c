@@ -366,25 +366,6 @@ static void base_config(lv_train_config *c, const char *out) {
     c->device_data = LV_TRAIN_DEVICE_DATA_OFF;
 }
 
-static int same_tensors(const char *a, const char *b) {
-    lv_st_file *fa = NULL, *fb = NULL;
-    if (lv_st_open(&fa, a) != LV_OK || lv_st_open(&fb, b) != LV_OK) {
-        lv_test_fail("open %s / %s: %s", a, b, lv_error_message());
-        lv_st_close(fa);
-        return 0;
-    }
-    int same = lv_st_count(fa) == lv_st_count(fb) && lv_st_count(fa) > 0;
-    for (int i = 0; same && i < lv_st_count(fa); i++) {
-        const lv_st_tensor *ta = lv_st_at(fa, i), *tb = lv_st_find(fb, ta->name);
-        same = tb && ta->end - ta->begin == tb->end - tb->begin &&
-               memcmp(lv_st_data(fa, ta), lv_st_data(fb, tb), ta->end - ta->begin) == 0;
-        if (!same) lv_test_fail("tensor %s differs between %s and %s", ta->name, a, b);
-    }
-    lv_st_close(fa);
-    lv_st_close(fb);
-    return same;
-}
-
 static int log_says(const char *dir, const char *needle) {
     char p[600], line[4096];
     snprintf(p, sizeof p, "%s/log.jsonl", dir);
@@ -434,7 +415,7 @@ static void test_trainer(const lv_dataset *ds) {
     char pa[600], pb[600];
     snprintf(pa, sizeof pa, "%s/model.safetensors", a.out);
     snprintf(pb, sizeof pb, "%s/model.safetensors", b.out);
-    lv_test_true(same_tensors(pa, pb), "staged == plain: bit-identical weights after 2 epochs");
+    lv_test_true(lv_test_same_tensors(pa, pb), "staged == plain: bit-identical weights after 2 epochs");
     lv_test_true(ra.steps > 4 && ra.skipped == 1 && rb.skipped == 1 && ha.calls == hb.calls,
                  "the NaN hook hits the same step on both paths");
     int same_losses = 1;

@@ -262,25 +262,6 @@ static void test_learns(const lv_dataset *ds) {
     lv_train_config_free(&c);
 }
 
-static int same_tensors(const char *a, const char *b) {
-    lv_st_file *fa = NULL, *fb = NULL;
-    if (lv_st_open(&fa, a) != LV_OK || lv_st_open(&fb, b) != LV_OK) {
-        lv_test_fail("open %s / %s: %s", a, b, lv_error_message());
-        lv_st_close(fa);
-        return 0;
-    }
-    int same = lv_st_count(fa) == lv_st_count(fb) && lv_st_count(fa) > 0;
-    for (int i = 0; same && i < lv_st_count(fa); i++) {
-        const lv_st_tensor *ta = lv_st_at(fa, i), *tb = lv_st_find(fb, ta->name);
-        same = tb && ta->end - ta->begin == tb->end - tb->begin &&
-               memcmp(lv_st_data(fa, ta), lv_st_data(fb, tb), ta->end - ta->begin) == 0;
-        if (!same) lv_test_fail("tensor %s differs between %s and %s", ta->name, a, b);
-    }
-    lv_st_close(fa);
-    lv_st_close(fb);
-    return same;
-}
-
 /* With the text encoder trained, so its optimizer state goes through the resume too. */
 static void test_resume(const lv_dataset *ds) {
     lv_train_config a, b;
@@ -302,10 +283,10 @@ static void test_resume(const lv_dataset *ds) {
     char pa[600], pb[600];
     snprintf(pa, sizeof pa, "%s/model.safetensors", a.out);
     snprintf(pb, sizeof pb, "%s/model.safetensors", b.out);
-    lv_test_true(same_tensors(pa, pb), "clip: 2 epochs straight == 1 epoch + resume, bit-identical weights");
+    lv_test_true(lv_test_same_tensors(pa, pb), "clip: 2 epochs straight == 1 epoch + resume, bit-identical weights");
     snprintf(pa, sizeof pa, "%s/state.safetensors", a.out);
     snprintf(pb, sizeof pb, "%s/state.safetensors", b.out);
-    lv_test_true(same_tensors(pa, pb), "clip: ... and bit-identical optimizer state");
+    lv_test_true(lv_test_same_tensors(pa, pb), "clip: ... and bit-identical optimizer state");
     lv_test_true(ra.best_epoch == rb.best_epoch && ra.best_auc == rb.best_auc, "clip: same best epoch and retrieval");
     lv_train_config_free(&a);
     lv_train_config_free(&b);
@@ -326,7 +307,7 @@ static void test_device_data(const lv_dataset *ds) {
     char pa[600], pb[600];
     snprintf(pa, sizeof pa, "%s/model.safetensors", a.out);
     snprintf(pb, sizeof pb, "%s/model.safetensors", b.out);
-    lv_test_true(same_tensors(pa, pb), "clip: --device-data on == off, bit-identical weights after 1 epoch");
+    lv_test_true(lv_test_same_tensors(pa, pb), "clip: --device-data on == off, bit-identical weights after 1 epoch");
     lv_train_config_free(&b);
     /* The staged (pinned, double-buffered) path, forced on the CPU backend, also keeps them. */
     clip_config(&b, "staged", 1);
@@ -335,7 +316,7 @@ static void test_device_data(const lv_dataset *ds) {
     s = lv_train_run(&b, ds, NULL, &e, NULL);
     if (!lv_test_true(s == LV_OK, "clip through the staged batch path")) lv_test_fail("%s", lv_error_message());
     snprintf(pb, sizeof pb, "%s/model.safetensors", b.out);
-    lv_test_true(same_tensors(pa, pb), "clip: staged path == host path, bit-identical weights after 1 epoch");
+    lv_test_true(lv_test_same_tensors(pa, pb), "clip: staged path == host path, bit-identical weights after 1 epoch");
     lv_train_config_free(&a);
     lv_train_config_free(&b);
 }

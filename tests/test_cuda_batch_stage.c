@@ -109,25 +109,6 @@ static void test_batches(lv_backend *dev, const lv_dataset *ds) {
 
 static char tmpdir[256];
 
-static int same_tensors(const char *a, const char *b) {
-    lv_st_file *fa = NULL, *fb = NULL;
-    if (lv_st_open(&fa, a) != LV_OK || lv_st_open(&fb, b) != LV_OK) {
-        lv_test_fail("open %s / %s: %s", a, b, lv_error_message());
-        lv_st_close(fa);
-        return 0;
-    }
-    int same = lv_st_count(fa) == lv_st_count(fb) && lv_st_count(fa) > 0;
-    for (int i = 0; same && i < lv_st_count(fa); i++) {
-        const lv_st_tensor *ta = lv_st_at(fa, i), *tb = lv_st_find(fb, ta->name);
-        same = tb && ta->end - ta->begin == tb->end - tb->begin &&
-               memcmp(lv_st_data(fa, ta), lv_st_data(fb, tb), ta->end - ta->begin) == 0;
-        if (!same) lv_test_fail("tensor %s differs between %s and %s", ta->name, a, b);
-    }
-    lv_st_close(fa);
-    lv_st_close(fb);
-    return same;
-}
-
 static void config_for(lv_train_config *c, const char *out, int on_cpu) {
     lv_train_config_default(c);
     c->data = strdup("phantom");
@@ -163,7 +144,7 @@ static void test_training(lv_backend *dev, const lv_dataset *ds) {
     char pa[600], pb[600];
     snprintf(pa, sizeof pa, "%s/model.safetensors", a.out);
     snprintf(pb, sizeof pb, "%s/model.safetensors", b.out);
-    lv_test_true(same_tensors(pa, pb) && ra.train_loss[1] == rb.train_loss[1] && ra.steps == rb.steps,
+    lv_test_true(lv_test_same_tensors(pa, pb) && ra.train_loss[1] == rb.train_loss[1] && ra.steps == rb.steps,
                  "pinned == plain: bit-identical weights and losses after 2 epochs (train and validation)");
     printf("  losses %.7g %.7g | %.7g %.7g\n", ra.train_loss[0], ra.train_loss[1], rb.train_loss[0], rb.train_loss[1]);
     lv_vlm m;

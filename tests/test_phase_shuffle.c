@@ -152,28 +152,6 @@ static void base_config(lv_train_config *c, const char *out, int epochs) {
     c->threads = 2;
 }
 
-static int same_tensor(const char *a, const char *b, const char *name) {
-    lv_st_file *fa = NULL, *fb = NULL;
-    int same = 0;
-    if (lv_st_open(&fa, a) == LV_OK && lv_st_open(&fb, b) == LV_OK) {
-        const lv_st_tensor *ta = lv_st_find(fa, name), *tb = lv_st_find(fb, name);
-        same = ta && tb && ta->end - ta->begin == tb->end - tb->begin &&
-               !memcmp(lv_st_data(fa, ta), lv_st_data(fb, tb), ta->end - ta->begin);
-    }
-    lv_st_close(fa);
-    lv_st_close(fb);
-    return same;
-}
-
-static int same_all(const char *a, const char *b) {
-    lv_st_file *f = NULL;
-    if (lv_st_open(&f, a) != LV_OK) return 0;
-    int same = lv_st_count(f) > 0;
-    for (int i = 0; same && i < lv_st_count(f); i++) same = same_tensor(a, b, lv_st_at(f, i)->name);
-    lv_st_close(f);
-    return same;
-}
-
 static void test_training(const lv_dataset *ds) {
     lv_train_config c;
     base_config(&c, "shuffle", 8);
@@ -208,7 +186,7 @@ static void test_training(const lv_dataset *ds) {
     if (!lv_test_true(s == LV_OK, "classification run with --init-image from the phase-shuffle model"))
         lv_test_fail("%s", lv_error_message());
     snprintf(dst, sizeof dst, "%s/model.safetensors", f.out);
-    lv_test_true(same_tensor(src, dst, "visual.conv1.weight") && same_tensor(src, dst, "visual.layer4.1.conv2.weight"),
+    lv_test_true(lv_test_same_tensor(src, dst, "visual.conv1.weight") && lv_test_same_tensor(src, dst, "visual.layer4.1.conv2.weight"),
                  "its image encoder starts from the pretrained weights (conv1, layer4.1.conv2 bit-identical)");
     lv_train_config_free(&f);
     lv_train_config_free(&c);
@@ -227,7 +205,7 @@ static void test_training(const lv_dataset *ds) {
     char pa[600], pb[600];
     snprintf(pa, sizeof pa, "%s/model.safetensors", a.out);
     snprintf(pb, sizeof pb, "%s/model.safetensors", b.out);
-    lv_test_true(same_all(pa, pb), "phase-shuffle: 2 epochs straight == 1 epoch + resume, bit for bit");
+    lv_test_true(lv_test_same_tensors(pa, pb), "phase-shuffle: 2 epochs straight == 1 epoch + resume, bit for bit");
     lv_train_config_free(&a);
     lv_train_config_free(&b);
 
@@ -242,7 +220,7 @@ static void test_training(const lv_dataset *ds) {
     if (!lv_test_true(s == LV_OK, "1 epoch with --device-data off and on")) lv_test_fail("%s", lv_error_message());
     snprintf(pa, sizeof pa, "%s/model.safetensors", a.out);
     snprintf(pb, sizeof pb, "%s/model.safetensors", b.out);
-    lv_test_true(same_all(pa, pb), "phase-shuffle: --device-data on == off, bit for bit (CPU backend)");
+    lv_test_true(lv_test_same_tensors(pa, pb), "phase-shuffle: --device-data on == off, bit for bit (CPU backend)");
     lv_train_config_free(&a);
     lv_train_config_free(&b);
 
@@ -254,7 +232,7 @@ static void test_training(const lv_dataset *ds) {
     e.pinned = 0;
     if (!lv_test_true(s == LV_OK, "1 epoch through the staged batch path")) lv_test_fail("%s", lv_error_message());
     snprintf(pb, sizeof pb, "%s/model.safetensors", b.out);
-    lv_test_true(same_all(pa, pb), "phase-shuffle: staged path == host path, bit for bit (CPU backend)");
+    lv_test_true(lv_test_same_tensors(pa, pb), "phase-shuffle: staged path == host path, bit for bit (CPU backend)");
     lv_train_config_free(&b);
 }
 

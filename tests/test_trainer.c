@@ -46,26 +46,6 @@ static lv_train_env quiet_env(void) {
     return e;
 }
 
-/* Every tensor of two safetensors files has the same bytes. */
-static int same_tensors(const char *a, const char *b) {
-    lv_st_file *fa = NULL, *fb = NULL;
-    if (lv_st_open(&fa, a) != LV_OK || lv_st_open(&fb, b) != LV_OK) {
-        lv_test_fail("open %s / %s: %s", a, b, lv_error_message());
-        lv_st_close(fa);
-        return 0;
-    }
-    int same = lv_st_count(fa) == lv_st_count(fb) && lv_st_count(fa) > 0;
-    for (int i = 0; same && i < lv_st_count(fa); i++) {
-        const lv_st_tensor *ta = lv_st_at(fa, i), *tb = lv_st_find(fb, ta->name);
-        same = tb && ta->end - ta->begin == tb->end - tb->begin &&
-               memcmp(lv_st_data(fa, ta), lv_st_data(fb, tb), ta->end - ta->begin) == 0;
-        if (!same) lv_test_fail("tensor %s differs between %s and %s", ta->name, a, b);
-    }
-    lv_st_close(fa);
-    lv_st_close(fb);
-    return same;
-}
-
 static int file_exists(const char *dir, const char *name) {
     char p[600];
     struct stat sb;
@@ -125,13 +105,13 @@ static void test_resume(const lv_dataset *ds, int64_t *steps_per_epoch) {
     char pa[600], pb[600];
     snprintf(pa, sizeof pa, "%s/model.safetensors", a.out);
     snprintf(pb, sizeof pb, "%s/model.safetensors", b.out);
-    lv_test_true(same_tensors(pa, pb), "2 epochs straight == 1 epoch + resume: bit-identical weights");
+    lv_test_true(lv_test_same_tensors(pa, pb), "2 epochs straight == 1 epoch + resume: bit-identical weights");
     lv_test_true(ra.steps == rb.steps && ra.best_epoch == rb.best_epoch &&
                      (ra.best_auc == rb.best_auc || (isnan(ra.best_auc) && isnan(rb.best_auc))),
                  "same step count and best epoch/AUC after resume");
     /* Resuming a finished run does nothing and changes nothing. */
     s = lv_train_run(&b, ds, NULL, &e, &rb);
-    lv_test_true(s == LV_OK && rb.epochs_run == 0 && same_tensors(pa, pb), "resuming a finished run is a no-op");
+    lv_test_true(s == LV_OK && rb.epochs_run == 0 && lv_test_same_tensors(pa, pb), "resuming a finished run is a no-op");
     lv_train_config_free(&a);
     lv_train_config_free(&b);
 }
@@ -240,7 +220,7 @@ static void test_device_data(const lv_dataset *ds) {
     char pa[600], pb[600];
     snprintf(pa, sizeof pa, "%s/model.safetensors", a.out);
     snprintf(pb, sizeof pb, "%s/model.safetensors", b.out);
-    lv_test_true(same_tensors(pa, pb), "--device-data on == off: bit-identical weights after 1 epoch");
+    lv_test_true(lv_test_same_tensors(pa, pb), "--device-data on == off: bit-identical weights after 1 epoch");
     lv_test_true(ra.train_loss[0] == rb.train_loss[0] && ra.steps == rb.steps &&
                      (ra.val_auc[0] == rb.val_auc[0] || (isnan(ra.val_auc[0]) && isnan(rb.val_auc[0]))),
                  "--device-data on == off: same training loss and validation AUC");

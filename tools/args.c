@@ -25,3 +25,8 @@ lv_status lv_arg_num(const char *opt, const char *val, double lo, double hi, dou
     *out = v;
     return LV_OK;
 }
+
+lv_status lv_arg_need(const char *cmd, const char *opt, const char *val) {
+    if (!val) return lv_errorf(LV_ERR_USAGE, "%s needs a value (see liver-vlm %s --help)", opt, cmd);
+    return LV_OK;
+}

@@ -8,5 +8,7 @@
 /* val is the word after the option (NULL when the option was last). */
 lv_status lv_arg_int(const char *opt, const char *val, long lo, long hi, int *out);
 lv_status lv_arg_num(const char *opt, const char *val, double lo, double hi, double *out);
+/* A value is there: "--out needs a value (see liver-vlm <cmd> --help)" otherwise. */
+lv_status lv_arg_need(const char *cmd, const char *opt, const char *val);
 
 #endif

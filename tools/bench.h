@@ -17,4 +17,8 @@ lv_status lv_bench_eval(int argc, char **argv);
 /* `bench text`: the BERT text encoder alone, training steps or forwards (tools/bench_text.c). */
 lv_status lv_bench_text(int argc, char **argv);
 
+/* The median of v[0..n) (n >= 1; sorts v in place): benchmarks report median step times,
+ * which resist the other work a shared machine runs. */
+double lv_bench_median(double *v, int n);
+
 #endif

@@ -14,6 +14,7 @@
 #include <omp.h>
 #endif
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/rng.h"
 #include "data/loader.h"
@@ -110,12 +111,6 @@ static lv_status parse_opts(int argc, char **argv, data_opts *o, int *help) {
     return LV_OK;
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static void sleep_s(double s) {
     if (s <= 0) return;
     struct timespec t = {(time_t)s, (long)((s - floor(s)) * 1e9)};
@@ -171,12 +166,12 @@ static lv_status measure(const lv_dataset *ds, const data_opts *o, data_result *
     /* Warm-up: the ring fills and the OpenMP team starts. */
     for (int i = 0; i < 2 && st == LV_OK; i++) st = lv_loader_next(l, &b);
     LV_INFO("bench data: fastest consumer for %.1f s", o->seconds);
-    double t0 = now_s(), t = t0;
+    double t0 = lv_now_s(), t = t0;
     int64_t samples = 0, batches = 0;
     while (st == LV_OK && t - t0 < o->seconds) {
         st = lv_loader_next(l, &b);
         if (st == LV_OK && b) samples += b->n, batches++;
-        t = now_s();
+        t = lv_now_s();
     }
     if (st == LV_OK) {
         r->measured_samples = samples;
@@ -187,13 +182,13 @@ static lv_status measure(const lv_dataset *ds, const data_opts *o, data_result *
         /* Refill the ring first, as a training step's first batch would find it. */
         sleep_s(1e-3 * r->consumer_ms * (o->prefetch + 1));
         double w0 = lv_loader_wait_seconds(l);
-        t0 = now_s(), t = t0;
+        t0 = lv_now_s(), t = t0;
         batches = 0, samples = 0;
         while (st == LV_OK && t - t0 < o->seconds) {
             st = lv_loader_next(l, &b);
             if (st == LV_OK && b) samples += b->n, batches++;
             sleep_s(1e-3 * r->consumer_ms);
-            t = now_s();
+            t = lv_now_s();
         }
         r->consumer_s = t - t0;
         r->consumer_batches = batches;
@@ -234,7 +229,7 @@ static lv_status measure_upload(const lv_dataset *ds, const data_opts *o, data_r
         double t0 = 0, t = 0;
         int64_t n = 0;
         for (int k = 0; s == LV_OK; k++) {
-            if (k == 2) t0 = now_s(), n = 0; /* after the warm-up batches */
+            if (k == 2) t0 = lv_now_s(), n = 0; /* after the warm-up batches */
             int got = 0;
             if (pass == 0) {
                 lv_batch *b = NULL;
@@ -247,7 +242,7 @@ static lv_status measure_upload(const lv_dataset *ds, const data_opts *o, data_r
             }
             if (s == LV_OK) s = be->sync(be);
             n += got;
-            t = now_s();
+            t = lv_now_s();
             if (k >= 2 && t - t0 >= o->seconds) break;
         }
         double rate = t > t0 ? (double)n / (t - t0) : 0;
@@ -336,9 +331,9 @@ lv_status lv_bench_data(int argc, char **argv) {
     memset(&r, 0, sizeof r);
     lv_dataset ds;
     LV_INFO("bench data: building %d samples of %d phases at %dx%d", o.samples, o.phases, o.size, o.size);
-    double t0 = now_s();
+    double t0 = lv_now_s();
     lv_status st = build_dataset(&ds, &o, &r.source);
-    r.build_s = now_s() - t0;
+    r.build_s = lv_now_s() - t0;
     if (st == LV_OK) {
 #ifdef _OPENMP
         r.threads = o.threads ? o.threads : omp_get_max_threads();

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
+#include "core/clock.h"
 #include "core/grad_clip.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -128,17 +128,6 @@ static lv_status parse_opts(int argc, char **argv, model_opts *o, int *help) {
         }
     }
     return LV_OK;
-}
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /* Host batch [B,P,S,S] normalised floats and labels: phantom lesions (every class in turn)
@@ -306,9 +295,9 @@ static lv_status measure(bench_model *b, const model_opts *o, model_result *r) {
     /* Without a warm-up, an auto-sized run still needs one step to size itself. */
     int untimed = o->warmup > 0 ? o->warmup : o->steps <= 0;
     for (int i = 0; i < untimed; i++) {
-        double t0 = now_s();
+        double t0 = lv_now_s();
         LV_TRY(counted_step(b, o, &step, r));
-        once = now_s() - t0;
+        once = lv_now_s() - t0;
     }
     int steps = o->steps;
     if (steps <= 0) {
@@ -321,14 +310,13 @@ static lv_status measure(bench_model *b, const model_opts *o, model_result *r) {
     lv_status s = LV_OK;
     double sum = 0;
     for (int i = 0; i < steps && s == LV_OK; i++) {
-        double t0 = now_s();
+        double t0 = lv_now_s();
         s = counted_step(b, o, &step, r);
-        t[i] = now_s() - t0;
+        t[i] = lv_now_s() - t0;
         sum += t[i];
     }
     if (s == LV_OK) {
-        qsort(t, (size_t)steps, sizeof *t, cmp_double);
-        r->ms_median = 1e3 * (steps % 2 ? t[steps / 2] : 0.5 * (t[steps / 2 - 1] + t[steps / 2]));
+        r->ms_median = 1e3 * lv_bench_median(t, steps); /* sorts t */
         r->ms_mean = 1e3 * sum / steps;
         r->ms_min = 1e3 * t[0];
         r->steps = steps;
@@ -409,9 +397,9 @@ static lv_status bench_model_run(int argc, char **argv, int train) {
     r.threads = b.be->threads;
     LV_INFO("bench %s: building the model and a %d-image batch at %dx%d", train ? "train" : "eval", o.batch, o.size,
             o.size);
-    double t0 = now_s();
+    double t0 = lv_now_s();
     lv_status s = model_build(&b, &o, &r.source);
-    r.build_s = now_s() - t0;
+    r.build_s = lv_now_s() - t0;
     if (s == LV_OK) {
         r.visual_params = b.m.visual.params.total;
         for (int i = 0; i < b.nparts; i++)

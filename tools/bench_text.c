@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/params.h"
 #include "core/rng.h"
@@ -122,17 +122,6 @@ static lv_status parse(int argc, char **argv, text_opts *o, int *help) {
     return LV_OK;
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 typedef struct text_bench {
     lv_backend *be;
     lv_bert m;
@@ -223,9 +212,9 @@ static lv_status run(const text_opts *o, text_bench *t, double *ms, int *steps_o
     double once = 0;
     int untimed = o->warmup > 0 ? o->warmup : o->steps <= 0;
     for (int i = 0; i < untimed; i++, k++) {
-        double t0 = now_s();
+        double t0 = lv_now_s();
         LV_TRY(step(t, o, k, probe));
-        once = now_s() - t0;
+        once = lv_now_s() - t0;
     }
     int steps = o->steps;
     if (steps <= 0) {
@@ -236,13 +225,12 @@ static lv_status run(const text_opts *o, text_bench *t, double *ms, int *steps_o
     LV_CHECK_ALLOC(times);
     lv_status s = LV_OK;
     for (int i = 0; i < steps && s == LV_OK; i++, k++) {
-        double t0 = now_s();
+        double t0 = lv_now_s();
         s = step(t, o, k, probe);
-        times[i] = now_s() - t0;
+        times[i] = lv_now_s() - t0;
     }
     if (s == LV_OK) {
-        qsort(times, (size_t)steps, sizeof *times, cmp_double);
-        *ms = 1e3 * (steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]));
+        *ms = 1e3 * lv_bench_median(times, steps);
         *steps_out = steps;
         if (!isfinite(*probe)) s = lv_errorf(LV_ERR_RUNTIME, "bench text: the output became %g", (double)*probe);
     }

@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
+#include "core/clock.h"
 #include "core/backend.h"
 #include "core/rng.h"
 #include "tools/bench.h"
@@ -128,22 +128,6 @@ static double conv_gflop(const lv_conv2d_shape *s) {
     return 2.0 * s->n * s->oc * lv_conv2d_oh(s) * lv_conv2d_ow(s) * s->c * s->kh * s->kw * 1e-9;
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static lv_status upload_random(lv_backend *be, float *dst, size_t n, uint64_t seed, float scale) {
     float *h = malloc((n ? n : 1) * sizeof *h);
     LV_CHECK_ALLOC(h);
@@ -173,27 +157,27 @@ static lv_status time_conv(lv_backend *be, bench_conv *b, int reps) {
     if ((st = upload_random(be, w, nw, 2, 0.05f)) != LV_OK) goto done;
     if ((st = upload_random(be, dout, no, 3, 0.01f)) != LV_OK) goto done;
 
-    double t0 = now_s();
+    double t0 = lv_now_s();
     lv_conv2d_forward(be, out, in, w, NULL, s);
     lv_conv2d_backward(be, din, dw, NULL, dout, in, w, s);
     if ((st = be->sync(be)) != LV_OK) goto done;
     if (reps <= 0) { /* aim at ~0.3 s per shape, within 3..64 repetitions */
-        double once = now_s() - t0;
+        double once = lv_now_s() - t0;
         reps = once > 0 ? (int)(0.3 / once) : 64;
         reps = reps < 3 ? 3 : reps > 64 ? 64 : reps;
     }
     for (int r = 0; r < reps; r++) {
-        double a = now_s();
+        double a = lv_now_s();
         lv_conv2d_forward(be, out, in, w, NULL, s);
         if ((st = be->sync(be)) != LV_OK) goto done;
-        double m = now_s();
+        double m = lv_now_s();
         lv_conv2d_backward(be, din, dw, NULL, dout, in, w, s);
         if ((st = be->sync(be)) != LV_OK) goto done;
         tf[r] = m - a;
-        tb[r] = now_s() - m;
+        tb[r] = lv_now_s() - m;
     }
-    b->fwd_ms = 1e3 * median(tf, reps);
-    b->bwd_ms = 1e3 * median(tb, reps);
+    b->fwd_ms = 1e3 * lv_bench_median(tf, reps);
+    b->bwd_ms = 1e3 * lv_bench_median(tb, reps);
 done:
     free(tf);
     free(tb);

@@ -13,10 +13,10 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "data/h5_dataset.h"
 #include "data/split.h"
@@ -27,6 +27,7 @@
 #include "train/metrics.h"
 #include "train/calibration.h"
 #include "train/report.h"
+#include "tools/args.h"
 
 typedef struct eval_opts {
     const char *ckpt, *data, *out, *device, *split, *precision;
@@ -68,11 +69,6 @@ static void eval_usage(FILE *f) {
             "process writes.\n");
 }
 
-static lv_status need(const char *opt, const char *val) {
-    if (!val) return lv_errorf(LV_ERR_USAGE, "%s needs a value (see liver-vlm eval --help)", opt);
-    return LV_OK;
-}
-
 static lv_status parse_opts(int argc, char **argv, eval_opts *o, int *help) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -83,28 +79,28 @@ static lv_status parse_opts(int argc, char **argv, eval_opts *o, int *help) {
             o->force = 1;
             continue;
         } else if (!strcmp(a, "--ckpt") || !strcmp(a, "--data") || !strcmp(a, "--out")) {
-            LV_TRY(need(a, v));
+            LV_TRY(lv_arg_need("eval", a, v));
             *(a[2] == 'c' ? &o->ckpt : a[2] == 'd' ? &o->data : &o->out) = v;
         } else if (!strcmp(a, "--device")) {
-            LV_TRY(need(a, v));
+            LV_TRY(lv_arg_need("eval", a, v));
             if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda"))
                 return lv_errorf(LV_ERR_USAGE, "--device: expected auto, cpu or cuda, got '%s'", v);
             o->device = v;
         } else if (!strcmp(a, "--precision")) {
-            LV_TRY(need(a, v));
+            LV_TRY(lv_arg_need("eval", a, v));
             if (strcmp(v, "fp32") && strcmp(v, "tf32"))
                 return lv_errorf(LV_ERR_USAGE, "--precision: expected fp32 or tf32, got '%s'", v);
             o->precision = v;
         } else if (!strcmp(a, "--split") || !strcmp(a, "--calibrate-split")) {
-            LV_TRY(need(a, v));
+            LV_TRY(lv_arg_need("eval", a, v));
             if (strcmp(v, "all") && strcmp(v, "train") && strcmp(v, "val") && strcmp(v, "test"))
                 return lv_errorf(LV_ERR_USAGE, "%s: expected all, train, val or test, got '%s'", a, v);
             *(a[2] == 's' ? &o->split : &o->calibrate_split) = v;
         } else if (!strcmp(a, "--calibrate")) {
-            LV_TRY(need(a, v));
+            LV_TRY(lv_arg_need("eval", a, v));
             o->calibrate = v;
         } else if (!strcmp(a, "--batch")) {
-            LV_TRY(need(a, v));
+            LV_TRY(lv_arg_need("eval", a, v));
             char *end = NULL;
             errno = 0;
             long n = strtol(v, &end, 10);
@@ -198,12 +194,6 @@ static char *predictions_csv(const lv_dataset *ds, const int64_t *idx, int64_t n
         return NULL;
     }
     return buf;
-}
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* The samples --split selects (NULL + n for "all"). */
@@ -380,9 +370,9 @@ static lv_status run_eval(const eval_opts *o, lv_dist *d, eval_run *r) {
     eo.input_size = r->info.input_size;
     eo.pre = r->info.pre;
     eo.progress = d->rank == 0;
-    double t0 = now_s();
+    double t0 = lv_now_s();
     LV_TRY(predict_gathered(d, &r->m, &r->ds, r->idx, n, &eo, &r->probs));
-    double dt = now_s() - t0;
+    double dt = lv_now_s() - t0;
     if (d->rank == 0) LV_INFO("eval: %" PRId64 " images in %.2f s (%.0f images/s)", n, dt, (double)n / (dt + 1e-9));
     lv_calibration cal;
     if (o->calibrate) {

@@ -22,6 +22,7 @@
 #include "train/evaluate.h"
 #include "train/gradcam.h"
 #include "train/report.h"
+#include "tools/args.h"
 
 #define MAX_INDICES 100000
 #define EXPLAIN_BATCH 16
@@ -51,11 +52,6 @@ static void explain_usage(FILE *f) {
             "  --force           write into a non-empty DIR\n");
 }
 
-static lv_status need(const char *opt, const char *val) {
-    if (!val) return lv_errorf(LV_ERR_USAGE, "%s needs a value (see liver-vlm explain --help)", opt);
-    return LV_OK;
-}
-
 static lv_status parse_opts(int argc, char **argv, explain_opts *o, int *help) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -74,7 +70,7 @@ static lv_status parse_opts(int argc, char **argv, explain_opts *o, int *help) {
                             : !strcmp(a, "--device") ? &o->device
                                                      : NULL;
         if (!slot) return lv_errorf(LV_ERR_USAGE, "unknown option '%s' (see liver-vlm explain --help)", a);
-        LV_TRY(need(a, v));
+        LV_TRY(lv_arg_need("explain", a, v));
         *slot = v;
         i++;
     }

@@ -36,11 +36,6 @@ static void pack_usage(FILE *f) {
             "  --quiet            no per-row progress lines\n");
 }
 
-static lv_status need(const char *opt, const char *val) {
-    if (!val) return lv_errorf(LV_ERR_USAGE, "%s needs a value (see liver-vlm pack --help)", opt);
-    return LV_OK;
-}
-
 static lv_status parse_opts(int argc, char **argv, lv_pack_opts *o, const char **manifest, const char **out,
                             int *help) {
     for (int i = 1; i < argc; i++) {
@@ -55,10 +50,10 @@ static lv_status parse_opts(int argc, char **argv, lv_pack_opts *o, const char *
             o->progress = 0;
             continue;
         } else if (!strcmp(a, "--manifest")) {
-            LV_TRY(need(a, v));
+            LV_TRY(lv_arg_need("pack", a, v));
             *manifest = v;
         } else if (!strcmp(a, "--out")) {
-            LV_TRY(need(a, v));
+            LV_TRY(lv_arg_need("pack", a, v));
             *out = v;
         } else if (!strcmp(a, "--size")) {
             LV_TRY(lv_arg_int(a, v, 1, 4096, &o->roi_size));
@@ -67,10 +62,10 @@ static lv_status parse_opts(int argc, char **argv, lv_pack_opts *o, const char *
         } else if (!strcmp(a, "--gzip")) {
             LV_TRY(lv_arg_int(a, v, 0, 9, &o->gzip_level));
         } else if (!strcmp(a, "--phases")) {
-            LV_TRY(need(a, v));
+            LV_TRY(lv_arg_need("pack", a, v));
             o->phases = v;
         } else if (!strcmp(a, "--classes")) {
-            LV_TRY(need(a, v));
+            LV_TRY(lv_arg_need("pack", a, v));
             o->classes = v;
         } else {
             return lv_errorf(LV_ERR_USAGE, "unknown option '%s' (see liver-vlm pack --help)", a);

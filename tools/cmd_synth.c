@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "data/h5_dataset.h"
 #include "data/phantom.h"
@@ -47,13 +47,8 @@ static void synth_usage(FILE *f) {
             "  --force             replace an existing --out file\n");
 }
 
-static lv_status need(const char *opt, const char *val) {
-    if (!val) return lv_errorf(LV_ERR_USAGE, "%s needs a value (see liver-vlm synth --help)", opt);
-    return LV_OK;
-}
-
 static lv_status parse_float(const char *opt, const char *val, double lo, double hi, float *out) {
-    LV_TRY(need(opt, val));
+    LV_TRY(lv_arg_need("synth", opt, val));
     char *end = NULL;
     errno = 0;
     double v = strtod(val, &end);
@@ -64,7 +59,7 @@ static lv_status parse_float(const char *opt, const char *val, double lo, double
 }
 
 static lv_status parse_seed(const char *opt, const char *val, uint64_t *out) {
-    LV_TRY(need(opt, val));
+    LV_TRY(lv_arg_need("synth", opt, val));
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(val, &end, 10);
@@ -84,17 +79,17 @@ static lv_status parse_opts(int argc, char **argv, synth_opts *o, int *help) {
             o->force = 1;
             continue;
         } else if (!strcmp(a, "--out")) {
-            LV_TRY(need(a, v));
+            LV_TRY(lv_arg_need("synth", a, v));
             o->out = v;
         } else if (!strcmp(a, "--preview")) {
-            LV_TRY(need(a, v));
+            LV_TRY(lv_arg_need("synth", a, v));
             o->preview = v;
         } else if (!strcmp(a, "--per-class")) {
             LV_TRY(lv_arg_int(a, v, 1, 1000000, &o->ph.per_class));
         } else if (!strcmp(a, "--size")) {
             LV_TRY(lv_arg_int(a, v, 16, 1024, &o->ph.size));
         } else if (!strcmp(a, "--phases")) {
-            LV_TRY(need(a, v));
+            LV_TRY(lv_arg_need("synth", a, v));
             lv_status s = lv_phantom_set_phases(&o->ph, v);
             if (s != LV_OK) return lv_error_wrap(s, "--phases");
         } else if (!strcmp(a, "--seed")) {
@@ -117,12 +112,6 @@ static lv_status parse_opts(int argc, char **argv, synth_opts *o, int *help) {
         i++;
     }
     return LV_OK;
-}
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 lv_status lv_cmd_synth(int argc, char **argv) {
@@ -148,11 +137,11 @@ lv_status lv_cmd_synth(int argc, char **argv) {
     }
     o.ph.progress = 1;
     lv_log_init(0, 1);
-    double t0 = now_s();
+    double t0 = lv_now_s();
     lv_dataset ds;
     lv_phantom_truth truth;
     LV_TRY(lv_phantom_generate(&ds, &o.ph, &truth));
-    double t1 = now_s();
+    double t1 = lv_now_s();
     LV_INFO("synth: %" PRId64 " samples (%d classes x %d), %d patients, %dx%d, %d phases, in %.2f s", ds.n, ds.c,
             o.ph.per_class, ds.n_patients, ds.h, ds.w, ds.p, t1 - t0);
     lv_status st = LV_OK;
@@ -167,7 +156,7 @@ lv_status lv_cmd_synth(int argc, char **argv) {
         if (st == LV_OK) {
             struct stat sb;
             double mb = stat(o.out, &sb) == 0 ? (double)sb.st_size / 1048576.0 : 0.0;
-            LV_INFO("synth: wrote %s (%.1f MiB) in %.2f s", o.out, mb, now_s() - t1);
+            LV_INFO("synth: wrote %s (%.1f MiB) in %.2f s", o.out, mb, lv_now_s() - t1);
             printf("%s: %" PRId64 " samples, %d classes, %d phases, %dx%d int16 HU, %d patients, seed %" PRIu64 "\n",
                    o.out, ds.n, ds.c, ds.p, ds.h, ds.w, ds.n_patients, o.ph.seed);
         }

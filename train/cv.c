@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "core/clock.h"
 #include "core/backend.h"
 #include "core/log.h"
 #include "data/split.h"
@@ -294,12 +294,6 @@ typedef struct cv_ctx {
     char runs_dir[PATH_MAX];
 } cv_ctx;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static lv_status eval_backend(cv_ctx *x) {
     if (x->be) return LV_OK;
     const lv_train_config *c = &x->s->train;
@@ -350,7 +344,7 @@ static lv_status evaluate_run(cv_ctx *x, const char *dir, int f, double t0, cJSO
         r->balanced_accuracy = met.balanced_accuracy;
         r->macro_auc = met.macro_auc;
         r->n_test = nt;
-        r->seconds = now_s() - t0;
+        r->seconds = lv_now_s() - t0;
         cJSON *res = cJSON_AddObjectToObject(run_doc, "result");
         cJSON_AddNumberToObject(res, "train_samples", (double)r->n_train);
         cJSON_AddNumberToObject(res, "test_samples", (double)nt);
@@ -389,7 +383,7 @@ static lv_status train_once(cv_ctx *x, const lv_train_config *rc, const lv_datas
  * continues from its last saved epoch (the trainer's resume), anything else starts over. */
 static lv_status do_run(cv_ctx *x, const char *dir, const lv_train_config *rc, int f, cJSON *ident, int may_resume,
                         lv_cv_result *r) {
-    double t0 = now_s();
+    double t0 = lv_now_s();
     for (int64_t i = 0; i < x->ds->n; i++) x->part[i] = x->fold[i] == f ? LV_PART_TEST : LV_PART_TRAIN;
     /* The trainer takes its training part from /split (no validation part: nothing to
      * select a model with) and draws the run's shots from it with the run's seed. */
@@ -473,7 +467,7 @@ static void progress_line(const lv_cv_sweep *s, int64_t i, int64_t n, const lv_c
     else snprintf(k, sizeof k, "all");
     if (isnan(r->macro_auc)) snprintf(auc, sizeof auc, "n/a");
     else snprintf(auc, sizeof auc, "%.4f", r->macro_auc);
-    double total = now_s() - started;
+    double total = lv_now_s() - started;
     char when[64];
     if (r->reused) snprintf(when, sizeof when, "finished earlier, reused");
     else snprintf(when, sizeof when, "%.1f s%s", r->seconds, r->resumed ? ", resumed" : "");
@@ -574,7 +568,7 @@ lv_status lv_cv_run(const lv_cv_sweep *s, const lv_dataset *ds, const lv_cv_env 
         res[q].seed = s->seeds[r / s->folds];
         res[q].accuracy = res[q].balanced_accuracy = res[q].macro_auc = res[q].seconds = NAN;
     }
-    double started = now_s();
+    double started = lv_now_s();
     lv_train_config rc;
     if (st == LV_OK) st = lv_train_config_copy(&rc, &s->train);
     int have_rc = st == LV_OK;

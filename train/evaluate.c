@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "data/loader.h"
 #include "train/batch_stage.h"
@@ -41,12 +41,6 @@ lv_status lv_eval_check_data(const lv_dataset *ds, char *const *classes, int c, 
     for (int i = 0; same && i < p; i++) same = strcmp(ds->phases[i], phases[i]) == 0;
     if (!same) return list_mismatch("phases", src, phases, p, ds->phases, ds->p);
     return LV_OK;
-}
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 lv_status lv_eval_predict(lv_vlm *m, const lv_dataset *ds, const int64_t *indices, int64_t count,
@@ -88,7 +82,7 @@ lv_status lv_eval_predict(lv_vlm *m, const lv_dataset *ds, const int64_t *indice
     float *pd = s == LV_OK ? be->alloc(be, (size_t)o->batch * (size_t)C * sizeof(float)) : NULL;
     if (s == LV_OK && !pd) s = lv_errorf(LV_ERR_RUNTIME, "%s backend: out of memory for batch %d", be->name, o->batch);
     int64_t done = 0;
-    double t0 = now_s(), last = t0;
+    double t0 = lv_now_s(), last = t0;
     while (s == LV_OK) {
         const float *xb = x;
         const int64_t *idx = NULL;
@@ -115,7 +109,7 @@ lv_status lv_eval_predict(lv_vlm *m, const lv_dataset *ds, const int64_t *indice
         be->copy_d2h(be, probs + (size_t)done * (size_t)C, pd, (size_t)n * (size_t)C * sizeof(float));
         if ((s = be->sync(be)) != LV_OK) break;
         done += n;
-        double t = now_s();
+        double t = lv_now_s();
         if (o->progress && (t - last > 5.0 || done == total)) {
             LV_INFO("eval: %" PRId64 "/%" PRId64 " images (%.0f images/s)", done, total, (double)done / (t - t0 + 1e-9));
             last = t;

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/grad_clip.h"
 #include "core/log.h"
 #include "train/batch_stage.h"
@@ -24,12 +24,6 @@ void lv_train_env_default(lv_train_env *e) {
     memset(e, 0, sizeof *e);
     e->world = 1;
     e->progress = -1;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static const char *const run_files[] = {"config.json", "model.safetensors", "best.safetensors", "state.safetensors",
@@ -323,7 +317,7 @@ static lv_status run_epoch(trainer *t, int64_t e, double *train_loss, int64_t *s
     int64_t pos = t->st.cursor_epoch == e ? t->st.cursor_position : 0;
     LV_TRY(trainer_feed_open(t, &f, 1, e, pos));
     lv_status s = LV_OK;
-    double sum = 0, waited = trainer_feed_wait_seconds(&f), t_prev = now_s();
+    double sum = 0, waited = trainer_feed_wait_seconds(&f), t_prev = lv_now_s();
     int64_t applied = 0, in_epoch = pos / t->cfg->batch;
     *skipped = 0;
     while (s == LV_OK) {
@@ -336,7 +330,7 @@ static lv_status run_epoch(trainer *t, int64_t e, double *train_loss, int64_t *s
         if (s != LV_OK) break;
         t->st.step++;
         in_epoch++;
-        double now = now_s(), w = trainer_feed_wait_seconds(&f);
+        double now = lv_now_s(), w = trainer_feed_wait_seconds(&f);
         lv_step_record rec = {t->st.step, e + 1, t->cfg->epochs, in_epoch, t->steps_per_epoch, so.loss, lr, so.norm,
                               (double)f.n * t->env->world / (now - t_prev > 1e-9 ? now - t_prev : 1e-9),
                               w - waited, so.skipped};
@@ -488,7 +482,7 @@ lv_status lv_train_run(const lv_train_config *cfg, const lv_dataset *data, const
     int ran = 0;
     for (int64_t e = t.st.epoch; s == LV_OK && e < cfg->epochs; e++) {
         if (env->stop_after > 0 && e >= env->stop_after) break;
-        double t0 = now_s(), train_loss = NAN, vloss, vacc, vauc;
+        double t0 = lv_now_s(), train_loss = NAN, vloss, vacc, vauc;
         int64_t skipped = 0;
         s = run_epoch(&t, e, &train_loss, &skipped);
         if (s == LV_OK && t.clip) s = trainer_clip_validate(&t, &vloss, &vacc, &vauc);
@@ -505,7 +499,7 @@ lv_status lv_train_run(const lv_train_config *cfg, const lv_dataset *data, const
         }
         t.st.epoch = e + 1;
         s = save_epoch(&t, improved);
-        lv_epoch_record rec = {e + 1, cfg->epochs, train_loss, vloss, vacc, vauc, improved, now_s() - t0, skipped};
+        lv_epoch_record rec = {e + 1, cfg->epochs, train_loss, vloss, vacc, vauc, improved, lv_now_s() - t0, skipped};
         if (s == LV_OK) s = lv_runlog_epoch(&t.log, &rec);
         if (res && e < LV_TRAIN_RESULT_EPOCHS) {
             res->train_loss[e] = train_loss;

@@ -238,11 +238,7 @@ const lv_grad_ready *trainer_comm_step_begin(trainer *t) {
 
 lv_status trainer_comm_reduce(trainer *t, float *loss, int *nonfinite) {
     lv_backend *be = t->be;
-    LV_TRY(t->comm_err);
-    if (!t->buckets.b) { /* a step without trainer_comm_step_begin: everything from here */
-        trainer_comm_step_begin(t);
-        LV_TRY(t->comm_err);
-    }
+    LV_TRY(t->comm_err); /* a failed bucket plan or a launch inside the backward */
     LV_TRY(launch(t, t->buckets.count));
     t->buckets.next = 0;
     /* The flag as 0/1 averaged: above zero exactly when some rank saw a non-finite loss. The

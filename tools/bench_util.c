@@ -1,0 +1,14 @@
+/* What every `liver-vlm bench` sub-benchmark shares (see bench.h). */
+#include <stdlib.h>
+
+#include "tools/bench.h"
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double lv_bench_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
