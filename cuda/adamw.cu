@@ -50,7 +50,7 @@ extern "C" void lv_cuda_adamw_update(lv_backend *be, float *param, const float *
     k.neg_step = (float)(-(lr / bc1));
     k.bc2_sqrt = (float)sqrt(bc2);
     k.eps = h->eps;
-    adamw_kernel<<<lv_cuda_blocks(be, n, ADAMW_THREADS), ADAMW_THREADS, 0, lv_cuda_stream(be)>>>(
+    LV_LAUNCH(lv_cuda_blocks(be, n, ADAMW_THREADS), ADAMW_THREADS, 0, lv_cuda_stream(be), adamw_kernel)(
         param, grad, m, v, n, k);
     LV_CUDA_LAUNCH_CHECK(be, "adamw_update");
 }

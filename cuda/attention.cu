@@ -120,7 +120,7 @@ extern "C" void lv_cuda_attention_forward(lv_backend *be, float *out, float *att
                                          sq, 0.0f, p + hh * tt, t, nh * tt, b));
     }
     const long long rows = (long long)b * nh * t;
-    attn_softmax_kernel<<<row_blocks(be, rows), ATT_THREADS, 0, lv_cuda_stream(be)>>>(
+    LV_LAUNCH(row_blocks(be, rows), ATT_THREADS, 0, lv_cuda_stream(be), attn_softmax_kernel)(
         p, mask, b, nh, t, 1.0 / sqrt((double)hd));
     LV_CUDA_LAUNCH_CHECK(be, "attention_forward (softmax)");
     for (int hh = 0; hh < nh; hh++) {
@@ -152,7 +152,7 @@ extern "C" void lv_cuda_attention_backward(lv_backend *be, float *dqkv, const fl
                                          0.0f, ds + hh * tt, t, nh * tt, b));
     }
     const long long rows = (long long)b * nh * t;
-    attn_softmax_backward_kernel<<<row_blocks(be, rows), ATT_THREADS, 0, lv_cuda_stream(be)>>>(
+    LV_LAUNCH(row_blocks(be, rows), ATT_THREADS, 0, lv_cuda_stream(be), attn_softmax_backward_kernel)(
         ds, att, rows, t, 1.0 / sqrt((double)hd));
     LV_CUDA_LAUNCH_CHECK(be, "attention_backward (softmax)");
     for (int hh = 0; hh < nh; hh++) {

@@ -121,7 +121,7 @@ static void aug_launch_render(lv_backend *be, float *x, const aug_sample *smp, c
                               uint64_t seed, uint64_t epoch) {
     const size_t per = (size_t)p * (size_t)s * (size_t)s, items = (size_t)n * ((per + 3) / 4);
     const unsigned blocks = lv_cuda_blocks(be, items, AUG_THREADS);
-    aug_render_kernel<T><<<blocks, AUG_THREADS, 0, lv_cuda_stream(be)>>>(x, smp, (const T *)raw, idx, keys, n, p, h,
+    LV_LAUNCH(blocks, AUG_THREADS, 0, lv_cuda_stream(be), aug_render_kernel<T>)(x, smp, (const T *)raw, idx, keys, n, p, h,
                                                                        w, s, *plan, seed, epoch);
     LV_CUDA_LAUNCH_CHECK(be, "augment render");
 }
@@ -143,7 +143,7 @@ static void aug_enqueue(lv_backend *be, const lv_cuda_raw *raw, const int64_t *i
     LV_CUDA_CHECK_OP(be, cudaMemcpyAsync(d_keys, keys, ids, cudaMemcpyHostToDevice, st));
     LV_CUDA_LAUNCH_CHECK(be, "augment indices upload");
     const unsigned dblocks = lv_cuda_blocks(be, (size_t)n, AUG_DRAW_THREADS);
-    aug_draw_kernel<<<dblocks, AUG_DRAW_THREADS, 0, st>>>(d_smp, y, raw->labels, d_idx, d_keys, n, *aug, raw->p,
+    LV_LAUNCH(dblocks, AUG_DRAW_THREADS, 0, st, aug_draw_kernel)(d_smp, y, raw->labels, d_idx, d_keys, n, *aug, raw->p,
                                                            raw->h, raw->w, s, seed, epoch);
     LV_CUDA_LAUNCH_CHECK(be, "augment draw");
     if (raw->pixel == LV_PIX_I16)

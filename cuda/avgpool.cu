@@ -34,7 +34,7 @@ extern "C" void lv_cuda_avgpool_forward(lv_backend *be, float *out, const float 
     }
     const size_t planes = (size_t)n * c;
     /* the whole grid is a whole number of warps, so every warp's loop bound is uniform */
-    avgpool_fwd<<<lv_cuda_blocks(be, planes * 32, AVG_THREADS), AVG_THREADS, 0, lv_cuda_stream(be)>>>(
+    LV_LAUNCH(lv_cuda_blocks(be, planes * 32, AVG_THREADS), AVG_THREADS, 0, lv_cuda_stream(be), avgpool_fwd)(
         out, in, planes, hw);
     LV_CUDA_LAUNCH_CHECK(be, "avgpool_forward");
 }
@@ -50,8 +50,8 @@ extern "C" void lv_cuda_avgpool_backward(lv_backend *be, float *din, const float
     cudaStream_t st = lv_cuda_stream(be);
     /* 32-bit indices only with headroom: an index plus the grid stride must not wrap. */
     if (total <= 0x7fffffffu)
-        avgpool_bwd<unsigned><<<blocks, AVG_THREADS, 0, st>>>(din, dout, (unsigned)total, (unsigned)hw);
+        LV_LAUNCH(blocks, AVG_THREADS, 0, st, avgpool_bwd<unsigned>)(din, dout, (unsigned)total, (unsigned)hw);
     else
-        avgpool_bwd<size_t><<<blocks, AVG_THREADS, 0, st>>>(din, dout, total, (size_t)hw);
+        LV_LAUNCH(blocks, AVG_THREADS, 0, st, avgpool_bwd<size_t>)(din, dout, total, (size_t)hw);
     LV_CUDA_LAUNCH_CHECK(be, "avgpool_backward");
 }

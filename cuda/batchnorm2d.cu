@@ -269,12 +269,12 @@ static void bn_launch_apply(lv_backend *be, float *out, const float *in, const f
     /* 32-bit indices only with headroom: u + the grid stride must not wrap. */
     if (p->total <= 0x7fffffffu) {
         unsigned t = (unsigned)p->total, h = (unsigned)hwv, c = (unsigned)s->c;
-        if (p->vec == 4) bn_apply<4, unsigned><<<blocks, BN_THREADS, 0, st>>>(out, in, scale, shift, t, h, c);
-        else bn_apply<1, unsigned><<<blocks, BN_THREADS, 0, st>>>(out, in, scale, shift, t, h, c);
+        if (p->vec == 4) LV_LAUNCH(blocks, BN_THREADS, 0, st, bn_apply<4, unsigned>)(out, in, scale, shift, t, h, c);
+        else LV_LAUNCH(blocks, BN_THREADS, 0, st, bn_apply<1, unsigned>)(out, in, scale, shift, t, h, c);
     } else {
         size_t t = p->total, h = (size_t)hwv, c = (size_t)s->c;
-        if (p->vec == 4) bn_apply<4, size_t><<<blocks, BN_THREADS, 0, st>>>(out, in, scale, shift, t, h, c);
-        else bn_apply<1, size_t><<<blocks, BN_THREADS, 0, st>>>(out, in, scale, shift, t, h, c);
+        if (p->vec == 4) LV_LAUNCH(blocks, BN_THREADS, 0, st, bn_apply<4, size_t>)(out, in, scale, shift, t, h, c);
+        else LV_LAUNCH(blocks, BN_THREADS, 0, st, bn_apply<1, size_t>)(out, in, scale, shift, t, h, c);
     }
     LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d apply");
 }
@@ -307,17 +307,17 @@ extern "C" void lv_cuda_batchnorm2d_forward(lv_backend *be, float *out, float *s
     const unsigned cblocks = (unsigned)(((size_t)s->c * 32 + BN_FINISH_THREADS - 1) / BN_FINISH_THREADS);
     if (batch_stats) {
         dim3 grid((unsigned)s->c, (unsigned)p.splits);
-        if (p.vec == 4) bn_stats_partial<4><<<grid, BN_THREADS, 0, st>>>(part, in, s->c, s->hw, p.m, p.chunk);
-        else bn_stats_partial<1><<<grid, BN_THREADS, 0, st>>>(part, in, s->c, s->hw, p.m, p.chunk);
+        if (p.vec == 4) LV_LAUNCH(grid, BN_THREADS, 0, st, bn_stats_partial<4>)(part, in, s->c, s->hw, p.m, p.chunk);
+        else LV_LAUNCH(grid, BN_THREADS, 0, st, bn_stats_partial<1>)(part, in, s->c, s->hw, p.m, p.chunk);
         LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d statistics");
         const int upd = training && running_mean && running_var;
-        bn_stats_finish<<<cblocks, BN_FINISH_THREADS, 0, st>>>(
+        LV_LAUNCH(cblocks, BN_FINISH_THREADS, 0, st, bn_stats_finish)(
             scale, shift, training ? save_mean : NULL, training ? save_invstd : NULL,
             upd ? running_mean : NULL, upd ? running_var : NULL, part, p.splits, in, gamma, beta,
             s->c, s->hw, (double)count, (double)s->eps, (double)s->momentum);
         LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d statistics finish");
     } else {
-        bn_eval_coef<<<(unsigned)((s->c + 127) / 128), 128, 0, st>>>(scale, shift, running_mean,
+        LV_LAUNCH((unsigned)((s->c + 127) / 128), 128, 0, st, bn_eval_coef)(scale, shift, running_mean,
                                                                      running_var, gamma, beta,
                                                                      s->c, (double)s->eps);
         LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d eval coefficients");
@@ -341,11 +341,11 @@ extern "C" void lv_cuda_batchnorm2d_backward(lv_backend *be, float *din, float *
     double *part = bn_workspace(be, s, &p, &coef);
     if (part == NULL) return;
     dim3 grid((unsigned)s->c, (unsigned)p.splits);
-    if (p.vec == 4) bn_bwd_partial<4><<<grid, BN_THREADS, 0, st>>>(part, dout, in, save_mean, s->c, s->hw, p.m, p.chunk);
-    else bn_bwd_partial<1><<<grid, BN_THREADS, 0, st>>>(part, dout, in, save_mean, s->c, s->hw, p.m, p.chunk);
+    if (p.vec == 4) LV_LAUNCH(grid, BN_THREADS, 0, st, bn_bwd_partial<4>)(part, dout, in, save_mean, s->c, s->hw, p.m, p.chunk);
+    else LV_LAUNCH(grid, BN_THREADS, 0, st, bn_bwd_partial<1>)(part, dout, in, save_mean, s->c, s->hw, p.m, p.chunk);
     LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d backward sums");
     const unsigned cblocks = (unsigned)(((size_t)s->c * 32 + BN_FINISH_THREADS - 1) / BN_FINISH_THREADS);
-    bn_bwd_finish<<<cblocks, BN_FINISH_THREADS, 0, st>>>(coef, dgamma, dbeta, part, p.splits, gamma,
+    LV_LAUNCH(cblocks, BN_FINISH_THREADS, 0, st, bn_bwd_finish)(coef, dgamma, dbeta, part, p.splits, gamma,
                                                          save_mean, save_invstd, s->c,
                                                          (double)((long long)s->n * s->hw));
     LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d backward finish");
@@ -354,12 +354,12 @@ extern "C" void lv_cuda_batchnorm2d_backward(lv_backend *be, float *din, float *
     int hwv = s->hw / p.vec;
     if (p.total <= 0x7fffffffu) {
         unsigned t = (unsigned)p.total, h = (unsigned)hwv, c = (unsigned)s->c;
-        if (p.vec == 4) bn_bwd_apply<4, unsigned><<<blocks, BN_THREADS, 0, st>>>(din, dout, in, coef, t, h, c);
-        else bn_bwd_apply<1, unsigned><<<blocks, BN_THREADS, 0, st>>>(din, dout, in, coef, t, h, c);
+        if (p.vec == 4) LV_LAUNCH(blocks, BN_THREADS, 0, st, bn_bwd_apply<4, unsigned>)(din, dout, in, coef, t, h, c);
+        else LV_LAUNCH(blocks, BN_THREADS, 0, st, bn_bwd_apply<1, unsigned>)(din, dout, in, coef, t, h, c);
     } else {
         size_t t = p.total, h = (size_t)hwv, c = (size_t)s->c;
-        if (p.vec == 4) bn_bwd_apply<4, size_t><<<blocks, BN_THREADS, 0, st>>>(din, dout, in, coef, t, h, c);
-        else bn_bwd_apply<1, size_t><<<blocks, BN_THREADS, 0, st>>>(din, dout, in, coef, t, h, c);
+        if (p.vec == 4) LV_LAUNCH(blocks, BN_THREADS, 0, st, bn_bwd_apply<4, size_t>)(din, dout, in, coef, t, h, c);
+        else LV_LAUNCH(blocks, BN_THREADS, 0, st, bn_bwd_apply<1, size_t>)(din, dout, in, coef, t, h, c);
     }
     LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d backward din");
 }

@@ -262,8 +262,8 @@ static int sbn_launch_bwd_partial(lv_backend *be, double *part, const float *dou
                                   const float *save_mean, const lv_bn_shape *s, const sbn_plan *p) {
     dim3 grid((unsigned)s->c, (unsigned)p->splits);
     cudaStream_t st = lv_cuda_stream(be);
-    if (p->vec == 4) sbn_bwd_partial<4><<<grid, SBN_THREADS, 0, st>>>(part, dout, in, save_mean, s->c, s->hw, p->m, p->chunk);
-    else sbn_bwd_partial<1><<<grid, SBN_THREADS, 0, st>>>(part, dout, in, save_mean, s->c, s->hw, p->m, p->chunk);
+    if (p->vec == 4) LV_LAUNCH(grid, SBN_THREADS, 0, st, sbn_bwd_partial<4>)(part, dout, in, save_mean, s->c, s->hw, p->m, p->chunk);
+    else LV_LAUNCH(grid, SBN_THREADS, 0, st, sbn_bwd_partial<1>)(part, dout, in, save_mean, s->c, s->hw, p->m, p->chunk);
     return lv_cuda_launch_check(be, "batchnorm2d_sync backward sums", __func__, __FILE__, __LINE__);
 }
 
@@ -275,10 +275,10 @@ extern "C" void lv_cuda_batchnorm2d_sync_stats(lv_backend *be, float *acc, const
     double *part = (double *)lv_cuda_workspace(be, (size_t)s->c * p.splits * sizeof(double));
     if (part == NULL) return;
     dim3 grid((unsigned)s->c, (unsigned)p.splits);
-    if (p.vec == 4) sbn_stats_partial<4><<<grid, SBN_THREADS, 0, st>>>(part, in, center, s->c, s->hw, p.m, p.chunk);
-    else sbn_stats_partial<1><<<grid, SBN_THREADS, 0, st>>>(part, in, center, s->c, s->hw, p.m, p.chunk);
+    if (p.vec == 4) LV_LAUNCH(grid, SBN_THREADS, 0, st, sbn_stats_partial<4>)(part, in, center, s->c, s->hw, p.m, p.chunk);
+    else LV_LAUNCH(grid, SBN_THREADS, 0, st, sbn_stats_partial<1>)(part, in, center, s->c, s->hw, p.m, p.chunk);
     LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d_sync_stats sums");
-    sbn_stats_finish<<<sbn_warp_blocks(s->c), SBN_FINISH_THREADS, 0, st>>>(acc, part, p.splits, s->c);
+    LV_LAUNCH(sbn_warp_blocks(s->c), SBN_FINISH_THREADS, 0, st, sbn_stats_finish)(acc, part, p.splits, s->c);
     LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d_sync_stats finish");
 }
 
@@ -296,7 +296,7 @@ extern "C" void lv_cuda_batchnorm2d_sync_forward(lv_backend *be, float *out, con
     if (coef == NULL) return;
     float *scale = coef, *shift = coef + s->c;
     const int upd = running_mean && running_var;
-    sbn_fwd_coef<<<(unsigned)((s->c + 127) / 128), 128, 0, st>>>(
+    LV_LAUNCH((unsigned)((s->c + 127) / 128), 128, 0, st, sbn_fwd_coef)(
         scale, shift, save_invstd, upd ? running_mean : NULL, upd ? running_var : NULL, save_mean,
         acc_sq, gamma, beta, s->c, count, (double)s->eps, (double)s->momentum);
     LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d_sync_forward coefficients");
@@ -305,12 +305,12 @@ extern "C" void lv_cuda_batchnorm2d_sync_forward(lv_backend *be, float *out, con
     /* 32-bit indices only with headroom: u + the grid stride must not wrap. */
     if (p.total <= 0x7fffffffu) {
         unsigned t = (unsigned)p.total, h = (unsigned)hwv, c = (unsigned)s->c;
-        if (p.vec == 4) sbn_apply<4, unsigned><<<blocks, SBN_THREADS, 0, st>>>(out, in, scale, shift, t, h, c);
-        else sbn_apply<1, unsigned><<<blocks, SBN_THREADS, 0, st>>>(out, in, scale, shift, t, h, c);
+        if (p.vec == 4) LV_LAUNCH(blocks, SBN_THREADS, 0, st, sbn_apply<4, unsigned>)(out, in, scale, shift, t, h, c);
+        else LV_LAUNCH(blocks, SBN_THREADS, 0, st, sbn_apply<1, unsigned>)(out, in, scale, shift, t, h, c);
     } else {
         size_t t = p.total, h = (size_t)hwv, c = (size_t)s->c;
-        if (p.vec == 4) sbn_apply<4, size_t><<<blocks, SBN_THREADS, 0, st>>>(out, in, scale, shift, t, h, c);
-        else sbn_apply<1, size_t><<<blocks, SBN_THREADS, 0, st>>>(out, in, scale, shift, t, h, c);
+        if (p.vec == 4) LV_LAUNCH(blocks, SBN_THREADS, 0, st, sbn_apply<4, size_t>)(out, in, scale, shift, t, h, c);
+        else LV_LAUNCH(blocks, SBN_THREADS, 0, st, sbn_apply<1, size_t>)(out, in, scale, shift, t, h, c);
     }
     LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d_sync_forward apply");
 }
@@ -324,7 +324,7 @@ extern "C" void lv_cuda_batchnorm2d_sync_backward_stats(lv_backend *be, float *a
     double *part = (double *)lv_cuda_workspace(be, (size_t)s->c * p.splits * 2 * sizeof(double));
     if (part == NULL) return;
     if (sbn_launch_bwd_partial(be, part, dout, in, save_mean, s, &p)) return;
-    sbn_bwd_finish<<<sbn_warp_blocks(s->c), SBN_FINISH_THREADS, 0, lv_cuda_stream(be)>>>(
+    LV_LAUNCH(sbn_warp_blocks(s->c), SBN_FINISH_THREADS, 0, lv_cuda_stream(be), sbn_bwd_finish)(
         acc, NULL, NULL, part, p.splits, save_invstd, s->c);
     LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d_sync_backward_stats finish");
 }
@@ -349,24 +349,24 @@ extern "C" void lv_cuda_batchnorm2d_sync_backward(lv_backend *be, float *din, fl
         /* The acc the caller passes is global; the parameter gradients want this rank's own
          * sums (the gradient all-reduce averages them), so they are summed again here. */
         if (sbn_launch_bwd_partial(be, part, dout, in, save_mean, s, &p)) return;
-        sbn_bwd_finish<<<sbn_warp_blocks(s->c), SBN_FINISH_THREADS, 0, st>>>(
+        LV_LAUNCH(sbn_warp_blocks(s->c), SBN_FINISH_THREADS, 0, st, sbn_bwd_finish)(
             NULL, dgamma, dbeta, part, p.splits, save_invstd, s->c);
         LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d_sync_backward parameter sums");
     }
     if (!din) return;
-    sbn_bwd_coef<<<(unsigned)((s->c + 127) / 128), 128, 0, st>>>(coef, acc, gamma, save_mean,
+    LV_LAUNCH((unsigned)((s->c + 127) / 128), 128, 0, st, sbn_bwd_coef)(coef, acc, gamma, save_mean,
                                                                  save_invstd, s->c, count);
     LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d_sync_backward coefficients");
     unsigned blocks = lv_cuda_blocks(be, p.total, SBN_THREADS);
     int hwv = s->hw / p.vec;
     if (p.total <= 0x7fffffffu) {
         unsigned t = (unsigned)p.total, h = (unsigned)hwv, c = (unsigned)s->c;
-        if (p.vec == 4) sbn_bwd_apply<4, unsigned><<<blocks, SBN_THREADS, 0, st>>>(din, dout, in, coef, t, h, c);
-        else sbn_bwd_apply<1, unsigned><<<blocks, SBN_THREADS, 0, st>>>(din, dout, in, coef, t, h, c);
+        if (p.vec == 4) LV_LAUNCH(blocks, SBN_THREADS, 0, st, sbn_bwd_apply<4, unsigned>)(din, dout, in, coef, t, h, c);
+        else LV_LAUNCH(blocks, SBN_THREADS, 0, st, sbn_bwd_apply<1, unsigned>)(din, dout, in, coef, t, h, c);
     } else {
         size_t t = p.total, h = (size_t)hwv, c = (size_t)s->c;
-        if (p.vec == 4) sbn_bwd_apply<4, size_t><<<blocks, SBN_THREADS, 0, st>>>(din, dout, in, coef, t, h, c);
-        else sbn_bwd_apply<1, size_t><<<blocks, SBN_THREADS, 0, st>>>(din, dout, in, coef, t, h, c);
+        if (p.vec == 4) LV_LAUNCH(blocks, SBN_THREADS, 0, st, sbn_bwd_apply<4, size_t>)(din, dout, in, coef, t, h, c);
+        else LV_LAUNCH(blocks, SBN_THREADS, 0, st, sbn_bwd_apply<1, size_t>)(din, dout, in, coef, t, h, c);
     }
     LV_CUDA_LAUNCH_CHECK(be, "batchnorm2d_sync_backward din");
 }

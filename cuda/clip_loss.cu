@@ -188,36 +188,36 @@ extern "C" void lv_cuda_clip_loss(lv_backend *be, float *loss, float *dimg, floa
     const dim3 tile(TILE, TILE);
     const unsigned tb = (unsigned)((b + TILE - 1) / TILE), td = (unsigned)((d + TILE - 1) / TILE);
 
-    clip_norms<<<2 * (unsigned)b, CLIP_THREADS, 0, stream>>>(nrm, inv, img, txt, b, d);
+    LV_LAUNCH(2 * (unsigned)b, CLIP_THREADS, 0, stream, clip_norms)(nrm, inv, img, txt, b, d);
     LV_CUDA_LAUNCH_CHECK(be, "clip_loss norms");
     /* cos[i,j] = inv_i inv'_j sum_t img[i,t] txt[j,t] */
-    clip_gemm<float, float><<<dim3(tb, tb), tile, 0, stream>>>(cosm, b, img, (size_t)d, 1, txt, 1,
+    LV_LAUNCH(dim3(tb, tb), tile, 0, stream, clip_gemm<float, float>)(cosm, b, img, (size_t)d, 1, txt, 1,
                                                               (size_t)d, NULL, inv, inv + b, b, b, d);
     LV_CUDA_LAUNCH_CHECK(be, "clip_loss cos");
-    clip_lse<<<(2 * (unsigned)b + lines_per_block - 1) / lines_per_block, CLIP_THREADS, 0, stream>>>(
+    LV_LAUNCH((2 * (unsigned)b + lines_per_block - 1) / lines_per_block, CLIP_THREADS, 0, stream, clip_lse)(
         lse, cosm, logit_scale, b);
     LV_CUDA_LAUNCH_CHECK(be, "clip_loss lse");
-    clip_grad<<<((unsigned)b + lines_per_block - 1) / lines_per_block, CLIP_THREADS, 0, stream>>>(
+    LV_LAUNCH(((unsigned)b + lines_per_block - 1) / lines_per_block, CLIP_THREADS, 0, stream, clip_grad)(
         sG, row_loss, row_dscale, cosm, lse, logit_scale, b);
     LV_CUDA_LAUNCH_CHECK(be, "clip_loss grad");
     if (loss || dscale) {
-        clip_finish<<<1, CLIP_THREADS, 0, stream>>>(loss, dscale, row_loss, row_dscale, logit_scale, b);
+        LV_LAUNCH(1, CLIP_THREADS, 0, stream, clip_finish)(loss, dscale, row_loss, row_dscale, logit_scale, b);
         LV_CUDA_LAUNCH_CHECK(be, "clip_loss finish");
     }
     if (dimg) {
         /* dU[i,t] = sum_j sG[i,j] inv'_j txt[j,t] */
-        clip_gemm<double, float><<<dim3(td, tb), tile, 0, stream>>>(dU, d, sG, nb, 1, txt, (size_t)d, 1,
+        LV_LAUNCH(dim3(td, tb), tile, 0, stream, clip_gemm<double, float>)(dU, d, sG, nb, 1, txt, (size_t)d, 1,
                                                                    inv + b, NULL, NULL, b, d, b);
         LV_CUDA_LAUNCH_CHECK(be, "clip_loss dimg gemm");
     }
     if (dtxt) {
         /* dV[j,t] = sum_i sG[i,j] inv_i img[i,t] */
-        clip_gemm<double, float><<<dim3(td, tb), tile, 0, stream>>>(dV, d, sG, 1, nb, img, (size_t)d, 1,
+        LV_LAUNCH(dim3(td, tb), tile, 0, stream, clip_gemm<double, float>)(dV, d, sG, 1, nb, img, (size_t)d, 1,
                                                                    inv, NULL, NULL, b, d, b);
         LV_CUDA_LAUNCH_CHECK(be, "clip_loss dtxt gemm");
     }
     if (dimg || dtxt) {
-        clip_normback<<<2 * (unsigned)b, CLIP_THREADS, 0, stream>>>(dimg, dtxt, dU, dV, img, txt, nrm, b, d);
+        LV_LAUNCH(2 * (unsigned)b, CLIP_THREADS, 0, stream, clip_normback)(dimg, dtxt, dU, dV, img, txt, nrm, b, d);
         LV_CUDA_LAUNCH_CHECK(be, "clip_loss normback");
     }
 }

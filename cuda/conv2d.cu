@@ -391,7 +391,7 @@ extern "C" void lv_cuda_conv2d_backward(lv_backend *be, float *din, float *dw, f
     if (dbias) {
         size_t ohw = (size_t)lv_conv2d_oh(s) * lv_conv2d_ow(s);
         unsigned blocks = lv_cuda_blocks(be, (size_t)s->oc * CONV_BIAS_THREADS, CONV_BIAS_THREADS);
-        conv_bias_grad_kernel<<<blocks, CONV_BIAS_THREADS, 0, lv_cuda_stream(be)>>>(dbias, dout, s->n,
+        LV_LAUNCH(blocks, CONV_BIAS_THREADS, 0, lv_cuda_stream(be), conv_bias_grad_kernel)(dbias, dout, s->n,
                                                                                    s->oc, ohw);
         LV_CUDA_LAUNCH_CHECK(be, "conv2d_backward bias");
     }

@@ -47,7 +47,7 @@ static __global__ void cosine_ce_rows(float *logits, double *row_loss, double *r
                                       double *gs, float *dimg, double *du_ws, const float *img,
                                       const float *cls, const float *logit_scale,
                                       const int *labels, int b, int c, int d) {
-    extern __shared__ double sh[]; /* cos [c], class denominators [c], du coefficients [c] */
+    LV_DYNAMIC_SHARED(double, sh); /* cos [c], class denominators [c], du coefficients [c] */
     __shared__ double red[32];
     double *s_cos = sh, *s_cden = sh + c, *s_coef = sh + 2 * c;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarps = blockDim.x >> 5;
@@ -221,12 +221,12 @@ extern "C" void lv_cuda_cosine_ce(lv_backend *be, float *loss, float *logits, fl
 
     cudaStream_t stream = lv_cuda_stream(be);
     const size_t smem = 3 * (size_t)c * sizeof(double);
-    cosine_ce_rows<<<(unsigned)b, COS_THREADS, smem, stream>>>(logits, row_loss, row_dscale, gs,
+    LV_LAUNCH((unsigned)b, COS_THREADS, smem, stream, cosine_ce_rows)(logits, row_loss, row_dscale, gs,
                                                                dimg, du, img, cls, logit_scale,
                                                                labels, b, c, d);
     LV_CUDA_LAUNCH_CHECK(be, "cosine_ce rows");
     if (loss || dscale || dcls) {
-        cosine_ce_finish<<<dcls ? (unsigned)c : 1u, COS_THREADS, 0, stream>>>(
+        LV_LAUNCH(dcls ? (unsigned)c : 1u, COS_THREADS, 0, stream, cosine_ce_finish)(
             loss, dscale, dcls, dw, row_loss, row_dscale, gs, img, cls, logit_scale, labels, b, c, d);
         LV_CUDA_LAUNCH_CHECK(be, "cosine_ce finish");
     }

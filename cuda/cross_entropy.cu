@@ -82,11 +82,11 @@ extern "C" void lv_cuda_cross_entropy(lv_backend *be, float *loss, float *dlogit
     }
     cudaStream_t stream = lv_cuda_stream(be);
     const unsigned rows_per_block = CE_THREADS / 32;
-    ce_rows<<<lv_cuda_blocks(be, (size_t)b, rows_per_block), CE_THREADS, 0, stream>>>(
+    LV_LAUNCH(lv_cuda_blocks(be, (size_t)b, rows_per_block), CE_THREADS, 0, stream, ce_rows)(
         row_loss, dlogits, probs, logits, labels, b, c);
     LV_CUDA_LAUNCH_CHECK(be, "cross_entropy rows");
     if (loss) {
-        ce_finish<<<1, CE_THREADS, 0, stream>>>(loss, row_loss, labels, b, c);
+        LV_LAUNCH(1, CE_THREADS, 0, stream, ce_finish)(loss, row_loss, labels, b, c);
         LV_CUDA_LAUNCH_CHECK(be, "cross_entropy finish");
     }
 }

@@ -11,6 +11,7 @@
 
 #include "core/backend.h"
 #include "core/status.h"
+#include "cuda/launch.cuh"
 
 #ifdef __cplusplus
 extern "C" {
@@ -130,7 +131,7 @@ static inline int lv_cuda_failed(lv_backend *be, cudaError_t e, const char *call
         }                                                                                         \
     } while (0)
 
-/* After kernel<<<grid, block, smem, stream>>>(...): leave the void op if the launch failed. */
+/* After LV_LAUNCH(grid, block, smem, stream, kernel)(...): leave the void op if the launch failed. */
 #define LV_CUDA_LAUNCH_CHECK(be, what)                                                            \
     do {                                                                                          \
         if (lv_cuda_launch_check((be), (what), __func__, __FILE__, __LINE__)) return;             \

@@ -58,8 +58,8 @@ extern "C" void lv_cuda_embedding_forward(lv_backend *be, float *out, const int 
                                           int n, int c) {
     if (n <= 0 || c <= 0) return;
     const size_t total = (size_t)n * c;
-    embedding_forward_kernel<<<lv_cuda_blocks(be, total, EMB_THREADS), EMB_THREADS, 0,
-                               lv_cuda_stream(be)>>>(out, ids, table, n, c);
+    LV_LAUNCH(lv_cuda_blocks(be, total, EMB_THREADS), EMB_THREADS, 0,
+                               lv_cuda_stream(be), embedding_forward_kernel)(out, ids, table, n, c);
     LV_CUDA_LAUNCH_CHECK(be, "embedding_forward");
 }
 
@@ -69,11 +69,11 @@ extern "C" void lv_cuda_embedding_backward(lv_backend *be, float *dtable, const 
     int *links = (int *)lv_cuda_workspace(be, 2 * (size_t)n * sizeof(int));
     if (!links) return; /* sticky error already recorded */
     cudaStream_t st = lv_cuda_stream(be);
-    embedding_links_kernel<<<lv_cuda_blocks(be, (size_t)n, EMB_THREADS), EMB_THREADS, 0, st>>>(
+    LV_LAUNCH(lv_cuda_blocks(be, (size_t)n, EMB_THREADS), EMB_THREADS, 0, st, embedding_links_kernel)(
         links, links + n, ids, n);
     LV_CUDA_LAUNCH_CHECK(be, "embedding_backward (links)");
     const size_t total = (size_t)n * c;
-    embedding_backward_kernel<<<lv_cuda_blocks(be, total, EMB_THREADS), EMB_THREADS, 0, st>>>(
+    LV_LAUNCH(lv_cuda_blocks(be, total, EMB_THREADS), EMB_THREADS, 0, st, embedding_backward_kernel)(
         dtable, dout, ids, links, links + n, n, c);
     LV_CUDA_LAUNCH_CHECK(be, "embedding_backward");
 }

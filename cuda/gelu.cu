@@ -30,7 +30,7 @@ static __global__ void gelu_backward_kernel(float *din, const float *dout, const
 
 extern "C" void lv_cuda_gelu_forward(lv_backend *be, float *out, const float *in, size_t n) {
     if (n == 0) return;
-    gelu_forward_kernel<<<lv_cuda_blocks(be, n, GELU_THREADS), GELU_THREADS, 0, lv_cuda_stream(be)>>>(
+    LV_LAUNCH(lv_cuda_blocks(be, n, GELU_THREADS), GELU_THREADS, 0, lv_cuda_stream(be), gelu_forward_kernel)(
         out, in, n);
     LV_CUDA_LAUNCH_CHECK(be, "gelu_forward");
 }
@@ -38,7 +38,7 @@ extern "C" void lv_cuda_gelu_forward(lv_backend *be, float *out, const float *in
 extern "C" void lv_cuda_gelu_backward(lv_backend *be, float *din, const float *dout, const float *in,
                                       size_t n) {
     if (!din || n == 0) return;
-    gelu_backward_kernel<<<lv_cuda_blocks(be, n, GELU_THREADS), GELU_THREADS, 0, lv_cuda_stream(be)>>>(
+    LV_LAUNCH(lv_cuda_blocks(be, n, GELU_THREADS), GELU_THREADS, 0, lv_cuda_stream(be), gelu_backward_kernel)(
         din, dout, in, n);
     LV_CUDA_LAUNCH_CHECK(be, "gelu_backward");
 }

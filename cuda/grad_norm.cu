@@ -49,14 +49,14 @@ extern "C" void lv_cuda_grad_sumsq(lv_backend *be, float *out, int *nonfinite, c
     double *part = (double *)lv_cuda_workspace(be, (size_t)nparts * sizeof(double));
     if (!part) return; /* lv_cuda_workspace recorded the error */
     cudaStream_t stream = lv_cuda_stream(be);
-    sumsq_partial<<<nparts, SUMSQ_THREADS, 0, stream>>>(part, g, n);
+    LV_LAUNCH(nparts, SUMSQ_THREADS, 0, stream, sumsq_partial)(part, g, n);
     LV_CUDA_LAUNCH_CHECK(be, "grad_sumsq partial");
-    sumsq_finish<<<1, SUMSQ_THREADS, 0, stream>>>(out, nonfinite, part, nparts);
+    LV_LAUNCH(1, SUMSQ_THREADS, 0, stream, sumsq_finish)(out, nonfinite, part, nparts);
     LV_CUDA_LAUNCH_CHECK(be, "grad_sumsq finish");
 }
 
 extern "C" void lv_cuda_scale(lv_backend *be, float *x, float scale, size_t n) {
     if (n == 0) return;
-    scale_kernel<<<lv_cuda_blocks(be, n, SCALE_THREADS), SCALE_THREADS, 0, lv_cuda_stream(be)>>>(x, scale, n);
+    LV_LAUNCH(lv_cuda_blocks(be, n, SCALE_THREADS), SCALE_THREADS, 0, lv_cuda_stream(be), scale_kernel)(x, scale, n);
     LV_CUDA_LAUNCH_CHECK(be, "scale");
 }

@@ -51,7 +51,7 @@ static __global__ void l2norm_bwd(float *din, const float *dout, const float *in
 extern "C" void lv_cuda_l2norm_forward(lv_backend *be, float *out, float *norm, const float *in,
                                        int rows, int dim, float eps) {
     if (rows <= 0 || dim <= 0) return;
-    l2norm_fwd<<<lv_cuda_blocks(be, (size_t)rows, 1), L2_THREADS, 0, lv_cuda_stream(be)>>>(
+    LV_LAUNCH(lv_cuda_blocks(be, (size_t)rows, 1), L2_THREADS, 0, lv_cuda_stream(be), l2norm_fwd)(
         out, norm, in, rows, dim, eps);
     LV_CUDA_LAUNCH_CHECK(be, "l2norm_forward");
 }
@@ -60,7 +60,7 @@ extern "C" void lv_cuda_l2norm_backward(lv_backend *be, float *din, const float 
                                         const float *in, const float *norm, int rows, int dim,
                                         float eps) {
     if (!din || rows <= 0 || dim <= 0) return;
-    l2norm_bwd<<<lv_cuda_blocks(be, (size_t)rows, 1), L2_THREADS, 0, lv_cuda_stream(be)>>>(
+    LV_LAUNCH(lv_cuda_blocks(be, (size_t)rows, 1), L2_THREADS, 0, lv_cuda_stream(be), l2norm_bwd)(
         din, dout, in, norm, rows, dim, eps);
     LV_CUDA_LAUNCH_CHECK(be, "l2norm_backward");
 }

@@ -128,7 +128,7 @@ extern "C" void lv_cuda_layernorm_forward(lv_backend *be, float *out, float *mea
                                           const float *in, const float *w, const float *b,
                                           int rows, int c, float eps) {
     if (rows <= 0 || c <= 0) return;
-    ln_forward_kernel<<<lv_cuda_blocks(be, (size_t)rows, 1), LN_THREADS, 0, lv_cuda_stream(be)>>>(
+    LV_LAUNCH(lv_cuda_blocks(be, (size_t)rows, 1), LN_THREADS, 0, lv_cuda_stream(be), ln_forward_kernel)(
         out, mean, rstd, in, w, b, rows, c, eps);
     LV_CUDA_LAUNCH_CHECK(be, "layernorm_forward");
 }
@@ -139,7 +139,7 @@ extern "C" void lv_cuda_layernorm_backward(lv_backend *be, float *din, float *dw
     if (rows <= 0 || c <= 0) return;
     cudaStream_t st = lv_cuda_stream(be);
     if (din) {
-        ln_backward_din_kernel<<<lv_cuda_blocks(be, (size_t)rows, 1), LN_THREADS, 0, st>>>(
+        LV_LAUNCH(lv_cuda_blocks(be, (size_t)rows, 1), LN_THREADS, 0, st, ln_backward_din_kernel)(
             din, dout, in, w, mean, rstd, rows, c);
         LV_CUDA_LAUNCH_CHECK(be, "layernorm_backward (din)");
     }
@@ -153,10 +153,10 @@ extern "C" void lv_cuda_layernorm_backward(lv_backend *be, float *din, float *dw
     double *part = (double *)lv_cuda_workspace(be, 2 * (size_t)chunks * c * sizeof(double));
     if (!part) return; /* sticky error already recorded */
     dim3 grid((unsigned)((c + LN_COLS - 1) / LN_COLS), (unsigned)chunks);
-    ln_colsum_partial_kernel<<<grid, dim3(LN_COLS, LN_LANES), 0, st>>>(
+    LV_LAUNCH(grid, dim3(LN_COLS, LN_LANES), 0, st, ln_colsum_partial_kernel)(
         part, part + (size_t)chunks * c, dout, in, mean, rstd, rows, c, chunk);
     LV_CUDA_LAUNCH_CHECK(be, "layernorm_backward (dw/db partials)");
-    ln_colsum_final_kernel<<<lv_cuda_blocks(be, (size_t)c, 256), 256, 0, st>>>(
+    LV_LAUNCH(lv_cuda_blocks(be, (size_t)c, 256), 256, 0, st, ln_colsum_final_kernel)(
         dw, db, part, part + (size_t)chunks * c, chunks, c);
     LV_CUDA_LAUNCH_CHECK(be, "layernorm_backward (dw/db)");
 }

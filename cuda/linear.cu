@@ -58,7 +58,7 @@ extern "C" void lv_cuda_linear_forward(lv_backend *be, float *out, const float *
     float beta = 0.0f;
     if (bias) {
         unsigned blocks = lv_cuda_blocks(be, total, LINEAR_FILL_THREADS);
-        linear_bias_fill_kernel<<<blocks, LINEAR_FILL_THREADS, 0, stream>>>(out, bias, total, out_f);
+        LV_LAUNCH(blocks, LINEAR_FILL_THREADS, 0, stream, linear_bias_fill_kernel)(out, bias, total, out_f);
         LV_CUDA_LAUNCH_CHECK(be, "linear_forward bias");
         beta = 1.0f;
     } else if (in_f <= 0) {
@@ -91,7 +91,7 @@ extern "C" void lv_cuda_linear_backward(lv_backend *be, float *din, float *dw, f
     if (dbias) {
         unsigned blocks = lv_cuda_blocks(be, (size_t)out_f, LINEAR_COLS);
         dim3 threads(LINEAR_COLS, LINEAR_ROWS);
-        linear_bias_grad_kernel<<<blocks, threads, 0, lv_cuda_stream(be)>>>(dbias, dout, b, out_f);
+        LV_LAUNCH(blocks, threads, 0, lv_cuda_stream(be), linear_bias_grad_kernel)(dbias, dout, b, out_f);
         LV_CUDA_LAUNCH_CHECK(be, "linear_backward bias");
     }
 }

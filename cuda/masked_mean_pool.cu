@@ -48,7 +48,7 @@ extern "C" void lv_cuda_masked_mean_pool_forward(lv_backend *be, float *out, con
     if (b <= 0 || c <= 0) return;
     if (t < 0) t = 0;
     const size_t total = (size_t)b * c;
-    mmp_forward_kernel<<<lv_cuda_blocks(be, total, MMP_THREADS), MMP_THREADS, 0, lv_cuda_stream(be)>>>(
+    LV_LAUNCH(lv_cuda_blocks(be, total, MMP_THREADS), MMP_THREADS, 0, lv_cuda_stream(be), mmp_forward_kernel)(
         out, in, mask, b, t, c);
     LV_CUDA_LAUNCH_CHECK(be, "masked_mean_pool_forward");
 }
@@ -57,7 +57,7 @@ extern "C" void lv_cuda_masked_mean_pool_backward(lv_backend *be, float *din, co
                                                   const int *mask, int b, int t, int c) {
     if (!din || b <= 0 || t <= 0 || c <= 0) return;
     const size_t total = (size_t)b * c;
-    mmp_backward_kernel<<<lv_cuda_blocks(be, total, MMP_THREADS), MMP_THREADS, 0, lv_cuda_stream(be)>>>(
+    LV_LAUNCH(lv_cuda_blocks(be, total, MMP_THREADS), MMP_THREADS, 0, lv_cuda_stream(be), mmp_backward_kernel)(
         din, dout, mask, b, t, c);
     LV_CUDA_LAUNCH_CHECK(be, "masked_mean_pool_backward");
 }

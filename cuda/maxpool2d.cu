@@ -88,10 +88,10 @@ extern "C" void lv_cuda_maxpool2d_forward(lv_backend *be, float *out, const floa
     const unsigned blocks = lv_cuda_blocks(be, total, POOL_THREADS);
     cudaStream_t st = lv_cuda_stream(be);
     if (POOL_FITS_32(total))
-        maxpool_fwd<unsigned><<<blocks, POOL_THREADS, 0, st>>>(out, NULL, in, (unsigned)total, s->h, s->w,
+        LV_LAUNCH(blocks, POOL_THREADS, 0, st, maxpool_fwd<unsigned>)(out, NULL, in, (unsigned)total, s->h, s->w,
                                                                oh, ow, s->k, s->stride, s->pad);
     else
-        maxpool_fwd<size_t><<<blocks, POOL_THREADS, 0, st>>>(out, NULL, in, total, s->h, s->w, oh, ow,
+        LV_LAUNCH(blocks, POOL_THREADS, 0, st, maxpool_fwd<size_t>)(out, NULL, in, total, s->h, s->w, oh, ow,
                                                              s->k, s->stride, s->pad);
     LV_CUDA_LAUNCH_CHECK(be, "maxpool2d_forward");
 }
@@ -110,18 +110,18 @@ extern "C" void lv_cuda_maxpool2d_backward(lv_backend *be, float *din, const flo
     cudaStream_t st = lv_cuda_stream(be);
     const unsigned bo = lv_cuda_blocks(be, nout, POOL_THREADS);
     if (POOL_FITS_32(nout))
-        maxpool_fwd<unsigned><<<bo, POOL_THREADS, 0, st>>>(NULL, arg, in, (unsigned)nout, s->h, s->w, oh,
+        LV_LAUNCH(bo, POOL_THREADS, 0, st, maxpool_fwd<unsigned>)(NULL, arg, in, (unsigned)nout, s->h, s->w, oh,
                                                            ow, s->k, s->stride, s->pad);
     else
-        maxpool_fwd<size_t><<<bo, POOL_THREADS, 0, st>>>(NULL, arg, in, nout, s->h, s->w, oh, ow, s->k,
+        LV_LAUNCH(bo, POOL_THREADS, 0, st, maxpool_fwd<size_t>)(NULL, arg, in, nout, s->h, s->w, oh, ow, s->k,
                                                          s->stride, s->pad);
     LV_CUDA_LAUNCH_CHECK(be, "maxpool2d_backward argmax");
     const unsigned bi = lv_cuda_blocks(be, nin, POOL_THREADS);
     if (POOL_FITS_32(nin))
-        maxpool_bwd<unsigned><<<bi, POOL_THREADS, 0, st>>>(din, dout, arg, (unsigned)nin, s->h, s->w, oh,
+        LV_LAUNCH(bi, POOL_THREADS, 0, st, maxpool_bwd<unsigned>)(din, dout, arg, (unsigned)nin, s->h, s->w, oh,
                                                            ow, s->k, s->stride, s->pad);
     else
-        maxpool_bwd<size_t><<<bi, POOL_THREADS, 0, st>>>(din, dout, arg, nin, s->h, s->w, oh, ow, s->k,
+        LV_LAUNCH(bi, POOL_THREADS, 0, st, maxpool_bwd<size_t>)(din, dout, arg, nin, s->h, s->w, oh, ow, s->k,
                                                          s->stride, s->pad);
     LV_CUDA_LAUNCH_CHECK(be, "maxpool2d_backward gather");
 }

@@ -58,7 +58,7 @@ extern "C" void lv_cuda_relu_forward(lv_backend *be, float *out, const float *in
     if (n == 0) return;
     const int vec = relu_aligned16(out) && relu_aligned16(in);
     const unsigned blocks = lv_cuda_blocks(be, vec ? n / 4 + 1 : n, RELU_THREADS);
-    relu_fwd<<<blocks, RELU_THREADS, 0, lv_cuda_stream(be)>>>(out, in, n, vec);
+    LV_LAUNCH(blocks, RELU_THREADS, 0, lv_cuda_stream(be), relu_fwd)(out, in, n, vec);
     LV_CUDA_LAUNCH_CHECK(be, "relu_forward");
 }
 
@@ -67,6 +67,6 @@ extern "C" void lv_cuda_relu_backward(lv_backend *be, float *din, const float *d
     if (!din || n == 0) return;
     const int vec = relu_aligned16(din) && relu_aligned16(dout) && relu_aligned16(out);
     const unsigned blocks = lv_cuda_blocks(be, vec ? n / 4 + 1 : n, RELU_THREADS);
-    relu_bwd<<<blocks, RELU_THREADS, 0, lv_cuda_stream(be)>>>(din, dout, out, n, vec);
+    LV_LAUNCH(blocks, RELU_THREADS, 0, lv_cuda_stream(be), relu_bwd)(din, dout, out, n, vec);
     LV_CUDA_LAUNCH_CHECK(be, "relu_backward");
 }

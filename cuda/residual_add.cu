@@ -57,7 +57,7 @@ extern "C" void lv_cuda_residual_add_forward(lv_backend *be, float *out, const f
     if (n == 0) return;
     const int vec = resadd_aligned16(out) && resadd_aligned16(a) && resadd_aligned16(b);
     const unsigned blocks = lv_cuda_blocks(be, vec ? n / 4 + 1 : n, RESADD_THREADS);
-    resadd_fwd<<<blocks, RESADD_THREADS, 0, lv_cuda_stream(be)>>>(out, a, b, n, vec);
+    LV_LAUNCH(blocks, RESADD_THREADS, 0, lv_cuda_stream(be), resadd_fwd)(out, a, b, n, vec);
     LV_CUDA_LAUNCH_CHECK(be, "residual_add_forward");
 }
 
@@ -66,6 +66,6 @@ extern "C" void lv_cuda_residual_add_backward(lv_backend *be, float *da, float *
     if ((!da && !db) || n == 0) return;
     const int vec = resadd_aligned16(da) && resadd_aligned16(db) && resadd_aligned16(dout);
     const unsigned blocks = lv_cuda_blocks(be, vec ? n / 4 + 1 : n, RESADD_THREADS);
-    resadd_bwd<<<blocks, RESADD_THREADS, 0, lv_cuda_stream(be)>>>(da, db, dout, n, vec);
+    LV_LAUNCH(blocks, RESADD_THREADS, 0, lv_cuda_stream(be), resadd_bwd)(da, db, dout, n, vec);
     LV_CUDA_LAUNCH_CHECK(be, "residual_add_backward");
 }

@@ -46,7 +46,7 @@ extern "C" void lv_cuda_sgd_update(lv_backend *be, float *param, const float *gr
     k.keep = (float)(1.0 - (double)h->dampening); /* a Python double rounded to float, as torch */
     k.first = h->first_step != 0;
     k.nesterov = h->nesterov != 0;
-    sgd_kernel<<<lv_cuda_blocks(be, n, SGD_THREADS), SGD_THREADS, 0, lv_cuda_stream(be)>>>(
+    LV_LAUNCH(lv_cuda_blocks(be, n, SGD_THREADS), SGD_THREADS, 0, lv_cuda_stream(be), sgd_kernel)(
         param, grad, momentum_buf, n, k);
     LV_CUDA_LAUNCH_CHECK(be, "sgd_update");
 }

@@ -41,15 +41,15 @@ static __global__ void softmax_backward_kernel(float *din, const float *dout, co
 
 extern "C" void lv_cuda_softmax_forward(lv_backend *be, float *out, const float *in, int rows, int cols) {
     if (rows <= 0 || cols <= 0) return;
-    softmax_forward_kernel<<<lv_cuda_blocks(be, (size_t)rows, SM_THREADS / 32), SM_THREADS, 0,
-                             lv_cuda_stream(be)>>>(out, in, rows, cols);
+    LV_LAUNCH(lv_cuda_blocks(be, (size_t)rows, SM_THREADS / 32), SM_THREADS, 0,
+                             lv_cuda_stream(be), softmax_forward_kernel)(out, in, rows, cols);
     LV_CUDA_LAUNCH_CHECK(be, "softmax_forward");
 }
 
 extern "C" void lv_cuda_softmax_backward(lv_backend *be, float *din, const float *dout, const float *out,
                                          int rows, int cols) {
     if (!din || rows <= 0 || cols <= 0) return;
-    softmax_backward_kernel<<<lv_cuda_blocks(be, (size_t)rows, SM_THREADS / 32), SM_THREADS, 0,
-                              lv_cuda_stream(be)>>>(din, dout, out, rows, cols);
+    LV_LAUNCH(lv_cuda_blocks(be, (size_t)rows, SM_THREADS / 32), SM_THREADS, 0,
+                              lv_cuda_stream(be), softmax_backward_kernel)(din, dout, out, rows, cols);
     LV_CUDA_LAUNCH_CHECK(be, "softmax_backward");
 }
