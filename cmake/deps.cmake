@@ -104,7 +104,13 @@ if(PNG_FOUND)
 endif()
 
 set(LV_HAVE_CUDA 0)
-if(NOT LV_CUDA STREQUAL "OFF")
+if(LV_CUDA_EMU)
+  # cuda/ built by the host C++ compiler against emu/ (the CPU device emulator): no nvcc,
+  # no CUDA libraries; emu/ provides the runtime, cuBLAS, cuDNN and NCCL.
+  enable_language(CXX)
+  set(LV_HAVE_CUDA 1)
+  set(CMAKE_CUDA_ARCHITECTURES "emulated")
+elseif(NOT LV_CUDA STREQUAL "OFF")
   include(CheckLanguage)
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
@@ -119,7 +125,7 @@ if(NOT LV_CUDA STREQUAL "OFF")
   endif()
 endif()
 
-if(LV_HAVE_CUDA)
+if(LV_HAVE_CUDA AND NOT LV_CUDA_EMU)
   # cuDNN and NCCL may live under /usr/local/cuda or only inside PyTorch's pip wheels
   # (nvidia/cudnn, nvidia/nccl with versioned .so.9/.so.2 files and no unversioned link).
   find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDNN_ROOT} ${CUDAToolkit_INCLUDE_DIRS}
@@ -138,4 +144,4 @@ if(LV_HAVE_CUDA)
   target_link_libraries(lv::nccl INTERFACE ${NCCL_LIBRARY})
 endif()
 
-message(STATUS "liver-vlm: CUDA=${LV_HAVE_CUDA} MPI=${LV_HAVE_MPI} HDF5=${LV_HAVE_HDF5} CPU GEMM=${LV_GEMM_NAME} NIfTI=${LV_HAVE_NIFTI} PNG=${LV_HAVE_PNG}")
+message(STATUS "liver-vlm: CUDA=${LV_HAVE_CUDA} (emulated: ${LV_CUDA_EMU}) MPI=${LV_HAVE_MPI} HDF5=${LV_HAVE_HDF5} CPU GEMM=${LV_GEMM_NAME} NIfTI=${LV_HAVE_NIFTI} PNG=${LV_HAVE_PNG}")
