@@ -88,9 +88,9 @@ static std::vector<std::unique_ptr<fiber>> g_pool;
 static fiber *g_cur;
 static void *g_main_sp;
 [[maybe_unused]] static void *g_main_tsan;
-static const void *g_main_bottom;
-static size_t g_main_size;
-static void *g_main_fake;
+[[maybe_unused]] static const void *g_main_bottom;
+[[maybe_unused]] static size_t g_main_size;
+[[maybe_unused]] static void *g_main_fake;
 static void (*g_body)(void *);
 static void *g_args;
 static const launch_info *g_info;
@@ -135,10 +135,11 @@ static fiber *fiber_new(int index) {
     *--sp = 0;                        /* trampoline's return address: it never returns */
     *--sp = (uintptr_t)trampoline;    /* where lv_emu_switch's ret goes */
     for (int i = 0; i < 6; i++) *--sp = 0; /* rbp rbx r12..r15 */
-    unsigned csr[2] = {0, 0};
-    __asm__ volatile("stmxcsr %0" : "=m"(csr[0]));
-    __asm__ volatile("fnstcw %0" : "=m"(*(unsigned short *)&csr[1]));
-    *--sp = (uintptr_t)csr[0] | ((uintptr_t)csr[1] << 32);
+    unsigned mxcsr = 0;
+    unsigned short fpucw = 0;
+    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(fpucw));
+    *--sp = (uintptr_t)mxcsr | ((uintptr_t)fpucw << 32);
     f->sp = sp;
 #if defined(LV_EMU_TSAN)
     f->tsan = __tsan_create_fiber(0);
@@ -300,6 +301,9 @@ static std::string tdesc(const fiber *f) {
     return b;
 }
 
+/* __FILE__ of one translation unit is usually one literal: compare pointers first. */
+static inline bool same_file(const char *a, const char *b) { return a == b || strcmp(a, b) == 0; }
+
 /* Completes every warp collective whose lanes have all arrived; a lane that cannot arrive
  * any more (it exited, waits at a barrier or in another collective) is a fault. */
 static bool resolve_warps(void) {
@@ -323,7 +327,7 @@ static bool resolve_warps(void) {
                 fatal("%s in block (%u,%u,%u), %s: mask 0x%08x names lane %d (%s), which waits in %s instead",
                       site(f).c_str(), g_block_idx.x, g_block_idx.y, g_block_idx.z, tdesc(f).c_str(), f->mask, l,
                       tdesc(g).c_str(), site(g).c_str());
-            if (g->mask != f->mask || g->kind != f->kind || g->line != f->line || strcmp(g->file, f->file) != 0)
+            if (g->mask != f->mask || g->kind != f->kind || g->line != f->line || !same_file(g->file, f->file))
                 fatal("warp collective mismatch in block (%u,%u,%u): %s calls %s with mask 0x%08x but lane %d (%s) "
                       "calls %s with mask 0x%08x", g_block_idx.x, g_block_idx.y, g_block_idx.z, tdesc(f).c_str(),
                       site(f).c_str(), f->mask, l, tdesc(g).c_str(), site(g).c_str(), g->mask);
@@ -381,7 +385,7 @@ static void resolve_barrier(void) {
         count += f->pred;
         if (!first) {
             first = f;
-        } else if (f->line != first->line || f->kind != first->kind || strcmp(f->file, first->file) != 0) {
+        } else if (f->line != first->line || f->kind != first->kind || !same_file(f->file, first->file)) {
             fatal("divergent barrier in block (%u,%u,%u): %s waits in %s while %s waits in %s (a barrier must be "
                   "reached by every thread of the block, the same one)", g_block_idx.x, g_block_idx.y, g_block_idx.z,
                   tdesc(first).c_str(), site(first).c_str(), tdesc(f).c_str(), site(f).c_str());

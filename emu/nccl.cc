@@ -3,6 +3,7 @@
  * progress" until every rank has joined (forever when a rank never comes, so callers' deadlines
  * are exercised), and collectives queued on a stream that run as MPI collectives when the
  * stream is waited for. Must not: block the host in a call the real NCCL returns from at once. */
+#include <cstdarg>
 #include <fcntl.h>
 #include <unistd.h>
 

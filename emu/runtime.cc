@@ -309,7 +309,16 @@ extern "C" cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, i
 extern "C" cudaError_t cudaDeviceGetPCIBusId(char *id, int len, int device) {
     if (!id || len <= 0) return set_last_error(cudaErrorInvalidValue);
     if (device != 0) return set_last_error(cudaErrorInvalidDevice);
-    snprintf(id, (size_t)len, "0000:00:00.0");
+    /* Each process emulates its own card: ranks on one node must see different bus ids, as
+     * one GPU per rank would give them. */
+    const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "LOCAL_RANK", "SLURM_LOCALID"};
+    int bus = 0;
+    for (const char *v : vars)
+        if (getenv(v)) {
+            bus = atoi(getenv(v));
+            break;
+        }
+    snprintf(id, (size_t)len, "0000:%02x:00.0", (bus + 1) & 0xff);
     return cudaSuccess;
 }
 

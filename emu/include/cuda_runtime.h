@@ -310,6 +310,20 @@ static inline float __fmul_rn(float a, float b) { return a * b; }
 static inline float __fadd_rn(float a, float b) { return a + b; }
 static inline float __fsub_rn(float a, float b) { return a - b; }
 static inline float __fdiv_rn(float a, float b) { return a / b; }
+static inline float __fsqrt_rn(float a) { return sqrtf(a); }
+/* CUDA's global min/max overloads (math_functions.hpp): same-type arguments only. */
+static inline int min(int a, int b) { return a < b ? a : b; }
+static inline int max(int a, int b) { return a > b ? a : b; }
+static inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+static inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+static inline long long min(long long a, long long b) { return a < b ? a : b; }
+static inline long long max(long long a, long long b) { return a > b ? a : b; }
+static inline float min(float a, float b) { return fminf(a, b); }
+static inline float max(float a, float b) { return fmaxf(a, b); }
+static inline double min(double a, double b) { return fmin(a, b); }
+static inline double max(double a, double b) { return fmax(a, b); }
+static inline double __dsqrt_rn(double a) { return sqrt(a); }
+static inline float __frcp_rn(float a) { return 1.0f / a; }
 static inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
 static inline double __dmul_rn(double a, double b) { return a * b; }
 static inline double __dadd_rn(double a, double b) { return a + b; }
@@ -359,11 +373,11 @@ template <typename... P>
 struct launcher {
     void (*fn)(P...);
     launch_info info;
-    template <typename... A>
-    void operator()(A &&...a) const {
-        static_assert(sizeof...(A) == sizeof...(P), "kernel launched with the wrong number of arguments");
+    /* Parameters taken by value with the kernel's own types, so arguments convert at the
+     * call site exactly as in a real launch (NULL and 0 become null pointers, int widens). */
+    void operator()(typename std::decay<P>::type... a) const {
         using pack = std::pair<void (*)(P...), std::tuple<typename std::decay<P>::type...>>;
-        auto args = std::make_shared<pack>(fn, std::tuple<typename std::decay<P>::type...>(std::forward<A>(a)...));
+        auto args = std::make_shared<pack>(fn, std::tuple<typename std::decay<P>::type...>(a...));
         check_all(args->second, std::index_sequence_for<P...>{});
         enqueue_launch(info, args, [](void *raw) {
             pack *pk = static_cast<pack *>(raw);

@@ -257,7 +257,7 @@ static const planted cases[] = {
     {"missing barrier", c_missing_barrier, TSAN_ONLY, "data race"},
     {"divergent barrier", c_divergent_barrier, ALL, "divergent barrier"},
     {"return before a barrier", c_early_return, ALL, "is not reached by every thread"},
-    {"shared memory out of bounds", c_shared_oob, ASAN_ONLY, "global-buffer-overflow"},
+    {"shared memory out of bounds", c_shared_oob, ASAN_ONLY, "out of bounds for type 'float [32]'"},
     {"dynamic shared memory out of bounds", c_dynamic_shared_oob, ASAN_ONLY, "heap-buffer-overflow"},
     {"shared memory race", c_shared_race, TSAN_ONLY, "data race"},
     {"global memory race without atomics", c_global_race, TSAN_ONLY, "data race"},
