@@ -263,20 +263,22 @@ static void fill_ops(lv_ops *o) {
     o->scale = lv_cuda_scale;
 }
 
-/* The workspace lives outside the stream-ordered pool on purpose: cudaFree waits for the
- * device, so growing it can never pull memory from under a queued kernel. Growth happens
- * a handful of times per run (the largest layer sets the size on the first step). */
+/* The workspace is stream-ordered memory on the compute stream, where every op that uses it
+ * runs: growing it frees the old buffer after the kernels queued on it and allocates the new
+ * one without waiting for the device. A plain cudaFree would wait for all of the device,
+ * NCCL's kernels on their own streams included. Growth happens a handful of times per run
+ * (the largest layer sets the size on the first step). */
 extern "C" void *lv_cuda_workspace(lv_backend *be, size_t bytes) {
     cuda_ctx *c = ctx_of(be);
     if (bytes <= c->workspace_bytes && c->workspace) return c->workspace;
     size_t want = bytes + bytes / 4 + 256;
     if (c->workspace) {
-        if (LV_CUDA_FAILED(be, cudaStreamSynchronize(c->stream))) return NULL;
-        (void)cudaFree(c->workspace);
+        void *old = c->workspace;
         c->workspace = NULL;
         c->workspace_bytes = 0;
+        if (LV_CUDA_FAILED(be, cudaFreeAsync(old, c->stream))) return NULL;
     }
-    if (LV_CUDA_FAILED(be, cudaMalloc(&c->workspace, want))) {
+    if (LV_CUDA_FAILED(be, cudaMallocAsync(&c->workspace, want, c->stream))) {
         c->workspace = NULL;
         return NULL;
     }

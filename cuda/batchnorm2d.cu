@@ -61,7 +61,7 @@ struct bn_walk {
 template <int V>
 static __global__ void bn_stats_partial(double *part, const float *in, int C, int hw, long long m,
                                         long long chunk) {
-    __shared__ double sh[32];
+    double *sh = lv_block_scratch();
     const int c = blockIdx.x, sp = blockIdx.y;
     const double shift = in[(size_t)c * hw];
     const long long lo = (long long)sp * chunk, hi = lo + chunk < m ? lo + chunk : m;
@@ -157,7 +157,7 @@ template <int V>
 static __global__ void bn_bwd_partial(double *part, const float *dout, const float *in,
                                       const float *save_mean, int C, int hw, long long m,
                                       long long chunk) {
-    __shared__ double sh[32];
+    double *sh = lv_block_scratch();
     const int c = blockIdx.x, sp = blockIdx.y;
     const double mean = save_mean[c];
     const long long lo = (long long)sp * chunk, hi = lo + chunk < m ? lo + chunk : m;

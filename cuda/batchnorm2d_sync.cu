@@ -56,7 +56,7 @@ struct sbn_walk {
 template <int V>
 static __global__ void sbn_stats_partial(double *part, const float *in, const float *center, int C,
                                          int hw, long long m, long long chunk) {
-    __shared__ double sh[32];
+    double *sh = lv_block_scratch();
     const int c = blockIdx.x, sp = blockIdx.y;
     const double ctr = center ? (double)center[c] : 0.0;
     const long long lo = (long long)sp * chunk, hi = lo + chunk < m ? lo + chunk : m;
@@ -132,7 +132,7 @@ template <int V>
 static __global__ void sbn_bwd_partial(double *part, const float *dout, const float *in,
                                        const float *save_mean, int C, int hw, long long m,
                                        long long chunk) {
-    __shared__ double sh[32];
+    double *sh = lv_block_scratch();
     const int c = blockIdx.x, sp = blockIdx.y;
     const double mean = save_mean[c];
     const long long lo = (long long)sp * chunk, hi = lo + chunk < m ? lo + chunk : m;

@@ -46,12 +46,24 @@ static __global__ void clip_norms(double *nrm, double *inv, const float *img, co
  * A(m,k) = A[m*sam + k*sak], B(k,n) = B[k*sbk + n*sbn]. A 16x16 tile per block; each output
  * is summed in increasing k by one thread, so the order is fixed. Tiles are loaded along
  * whichever index is contiguous in memory, for coalescing; the result does not depend on it. */
+struct clip_tiles {
+    double As[TILE][TILE + 1]; /* As[m][k] */
+    double Bs[TILE][TILE + 1]; /* Bs[k][n] */
+};
+/* In a plain function, not in the template kernel, so the CPU device emulator sees it as
+ * shared memory (see lv_block_scratch in reduce.cuh). */
+static __device__ __forceinline__ clip_tiles *clip_gemm_tiles(void) {
+    __shared__ clip_tiles tiles;
+    return &tiles;
+}
+
 template <typename TA, typename TB>
 static __global__ void clip_gemm(double *C, int ldc, const TA *A, size_t sam, size_t sak, const TB *B,
                                  size_t sbk, size_t sbn, const double *ks, const double *rs,
                                  const double *cs, int M, int N, int K) {
-    __shared__ double As[TILE][TILE + 1]; /* As[m][k] */
-    __shared__ double Bs[TILE][TILE + 1]; /* Bs[k][n] */
+    clip_tiles &tiles = *clip_gemm_tiles();
+    double(&As)[TILE][TILE + 1] = tiles.As;
+    double(&Bs)[TILE][TILE + 1] = tiles.Bs;
     const int tx = threadIdx.x, ty = threadIdx.y;
     const int m0 = blockIdx.y * TILE, n0 = blockIdx.x * TILE;
     const int a_m_fast = sam == 1, b_k_fast = sbk == 1;

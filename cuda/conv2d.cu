@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "cuda/cuda_backend.h"
 
 /* Largest workspace one algorithm may ask for. ResNet-18's layers at 224 px and batch 256
@@ -222,27 +223,47 @@ static bool bwd_filter_allowed(cudnnConvolutionBwdFilterAlgo_t a) {
  * asked for, passes `allowed` and fits CONV_WS_CAP. In strict fp32 only FMA kernels qualify
  * (PyTorch asserts the same); with TF32, anything but ALLOW_CONVERSION (that one may round
  * fp32 operands to fp16). ws_query(algo, math, &bytes) asks cuDNN for the workspace of the
- * pair on this descriptor; the larger of it and the perf entry's figure is kept. */
+ * pair on this descriptor; the larger of it and the perf entry's figure is kept. Returns the
+ * 1-based rank of the choice (0: none), and in *why_first why cuDNN's first one was passed over. */
 template <typename Perf, typename Algo, typename WsQuery>
 static int first_fit(const Perf *perf, int count, int tf32, bool (*allowed)(Algo), WsQuery ws_query,
-                     conv_choice<Algo> *out) {
+                     conv_choice<Algo> *out, const char **why_first) {
+    *why_first = count > 0 ? NULL : "cuDNN ranked no algorithm";
     for (int i = 0; i < count; i++) {
         const Perf &p = perf[i];
-        if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC) continue;
-        if (!allowed(p.algo)) continue;
-        if (tf32 ? p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION : p.mathType != CUDNN_FMA_MATH)
-            continue;
+        const char *why = NULL;
         size_t need = 0;
-        if (ws_query(p.algo, p.mathType, &need) != CUDNN_STATUS_SUCCESS) continue;
-        if (p.memory > need) need = p.memory;
-        if (need > CONV_WS_CAP) continue;
+        if (p.status != CUDNN_STATUS_SUCCESS) why = "is not supported for this shape";
+        else if (p.determinism != CUDNN_DETERMINISTIC) why = "is not deterministic";
+        else if (!allowed(p.algo)) why = "sums in an order the twin contract does not allow";
+        else if (tf32 ? p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION : p.mathType != CUDNN_FMA_MATH)
+            why = tf32 ? "may round fp32 operands to fp16" : "is not an fp32 FMA kernel";
+        else if (ws_query(p.algo, p.mathType, &need) != CUDNN_STATUS_SUCCESS) why = "has no workspace size";
+        else if ((need = p.memory > need ? p.memory : need) > CONV_WS_CAP) why = "needs more workspace than the cap";
+        if (why) {
+            if (i == 0) *why_first = why;
+            continue;
+        }
         out->algo = p.algo;
         out->math = p.mathType;
         out->ws = need;
         out->ready = 1;
-        return 1;
+        return i + 1;
     }
     return 0;
+}
+
+/* Once per shape and direction (the choice is cached): which algorithm runs when it is not
+ * cuDNN's first choice. A fallback is worth a line in every run; a lower-ranked pick is the
+ * normal case for backward (cuDNN often ranks a non-deterministic kernel first), so debug. */
+static void log_choice(const conv_key *k, const char *dir, int first_algo, const char *why, int algo,
+                       cudnnMathType_t math, size_t ws, int fell_back) {
+    lv_log(fell_back ? LV_LOG_INFO : LV_LOG_DEBUG,
+           "conv2d n=%d c=%d %dx%d oc=%d k=%dx%d stride=%d pad=%d %s: cuDNN algorithm %d (math %d, %zu KiB "
+           "workspace)%s; cuDNN's first choice%s%d %s",
+           k->n, k->c, k->h, k->w, k->oc, k->kh, k->kw, k->stride, k->pad, dir, algo, (int)math, ws >> 10,
+           fell_back ? ", the fallback" : "", first_algo < 0 ? " " : ", algorithm ", first_algo < 0 ? 0 : first_algo,
+           why ? why : "");
 }
 
 /* When no ranked candidate qualifies: the plain implicit GEMM / algorithm 1 kernels, which
@@ -300,8 +321,13 @@ static int select_fwd(lv_backend *be, conv_entry *e) {
         if (st != CUDNN_STATUS_SUCCESS) return st;
         return cudnnGetConvolutionForwardWorkspaceSize(h, e->x, e->f, e->conv, e->y, a, bytes);
     };
-    if (first_fit(perf, got, e->key.tf32, fwd_allowed, ws, &e->fwd)) return 0;
-    return fallback(be, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, ws, &e->fwd, "forward");
+    const char *why = NULL;
+    const int rank = first_fit(perf, got, e->key.tf32, fwd_allowed, ws, &e->fwd, &why);
+    if (rank == 0 && fallback(be, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, ws, &e->fwd, "forward") != 0) return -1;
+    if (rank != 1)
+        log_choice(&e->key, "forward", got > 0 ? (int)perf[0].algo : -1, why, (int)e->fwd.algo, e->fwd.math,
+                   e->fwd.ws, rank == 0);
+    return 0;
 }
 
 static int select_bwd_data(lv_backend *be, conv_entry *e) {
@@ -324,8 +350,13 @@ static int select_bwd_data(lv_backend *be, conv_entry *e) {
         if (st != CUDNN_STATUS_SUCCESS) return st;
         return cudnnGetConvolutionBackwardDataWorkspaceSize(h, e->f, e->y, e->conv, e->x, a, bytes);
     };
-    if (first_fit(perf, got, e->key.tf32, bwd_data_allowed, ws, &e->bwd_data)) return 0;
-    return fallback(be, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, ws, &e->bwd_data, "backward-data");
+    const char *why = NULL;
+    const int rank = first_fit(perf, got, e->key.tf32, bwd_data_allowed, ws, &e->bwd_data, &why);
+    if (rank == 0 && fallback(be, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, ws, &e->bwd_data, "backward-data") != 0) return -1;
+    if (rank != 1)
+        log_choice(&e->key, "backward-data", got > 0 ? (int)perf[0].algo : -1, why, (int)e->bwd_data.algo, e->bwd_data.math,
+                   e->bwd_data.ws, rank == 0);
+    return 0;
 }
 
 static int select_bwd_filter(lv_backend *be, conv_entry *e) {
@@ -348,8 +379,13 @@ static int select_bwd_filter(lv_backend *be, conv_entry *e) {
         if (st != CUDNN_STATUS_SUCCESS) return st;
         return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, e->x, e->y, e->conv, e->f, a, bytes);
     };
-    if (first_fit(perf, got, e->key.tf32, bwd_filter_allowed, ws, &e->bwd_filter)) return 0;
-    return fallback(be, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ws, &e->bwd_filter, "backward-filter");
+    const char *why = NULL;
+    const int rank = first_fit(perf, got, e->key.tf32, bwd_filter_allowed, ws, &e->bwd_filter, &why);
+    if (rank == 0 && fallback(be, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ws, &e->bwd_filter, "backward-filter") != 0) return -1;
+    if (rank != 1)
+        log_choice(&e->key, "backward-filter", got > 0 ? (int)perf[0].algo : -1, why, (int)e->bwd_filter.algo, e->bwd_filter.math,
+                   e->bwd_filter.ws, rank == 0);
+    return 0;
 }
 
 /* ---- the ops -------------------------------------------------------------------------- */

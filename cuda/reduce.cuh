@@ -47,6 +47,14 @@ static __device__ __forceinline__ double lv_warp_sum_down(double v) {
     return v;
 }
 
+/* One block's 32-double reduction scratch, for template kernels. A __shared__ array declared
+ * in a function template would lose its section attribute under GCC (a known GCC bug), and
+ * the CPU device emulator finds shared memory by that section; a plain function keeps it. */
+static __device__ __forceinline__ double *lv_block_scratch(void) {
+    __shared__ double scratch[32];
+    return scratch;
+}
+
 /* Sum over the block, valid in thread 0 only: a down tree per warp, then warp 0's down tree
  * over the warp sums. All threads call it; sh holds 32 doubles and may be reused at once. */
 static __device__ __forceinline__ double lv_block_sum0(double v, double *sh) {

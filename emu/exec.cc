@@ -19,6 +19,7 @@
 #include <sanitizer/tsan_interface.h>
 extern "C" void __tsan_java_init(unsigned long heap_begin, unsigned long heap_size);
 extern "C" void __tsan_java_free(unsigned long ptr, unsigned long size);
+extern "C" void __tsan_java_alloc(unsigned long ptr, unsigned long size);
 #endif
 #if defined(LV_EMU_ASAN)
 #include <sanitizer/common_interface_defs.h>
@@ -58,6 +59,7 @@ struct fiber {
     unsigned mask;
     unsigned long long bits, out;
     int arg, width;
+    unsigned gen;     /* which barrier or __syncwarp generation it waits in (TSan) */
     void *tsan;
     void *asan_fake;
 };
@@ -83,8 +85,13 @@ __asm__(".text\n"
 #error "the device emulator's fiber switch is written for x86-64"
 #endif
 
-/* Kept for the life of the process (freed at exit, so leak checkers stay quiet). */
-static std::vector<std::unique_ptr<fiber>> g_pool;
+/* Kept for the life of the process (freed at exit, so leak checkers stay quiet). Under TSan
+ * consecutive blocks alternate between two pools, each fiber with its own stack and TSan
+ * fiber, so a CUDA thread is not program-ordered after the thread of the same index in the
+ * block just before it (blocks are unordered on a card). */
+static std::vector<std::unique_ptr<fiber>> g_pools[2];
+static int g_set;
+static inline std::vector<std::unique_ptr<fiber>> &pool(void) { return g_pools[g_set]; }
 static fiber *g_cur;
 static void *g_main_sp;
 [[maybe_unused]] static void *g_main_tsan;
@@ -97,7 +104,14 @@ static const launch_info *g_info;
 static int g_nthreads;
 static char *g_dyn;
 static size_t g_dyn_bytes;
-[[maybe_unused]] static char g_kernel_start, g_kernel_end, g_block_sync; /* TSan synchronisation addresses */
+[[maybe_unused]] static char g_kernel_start, g_kernel_end; /* TSan synchronisation addresses */
+/* A barrier is a release by every arriving thread and an acquire by every leaving one, on an
+ * address of its own: generation g of the block barrier uses g_sync[g & 1], warp w's
+ * __syncwarp generation g uses g_sync[2 + 2w + (g & 1)] (one thread cannot be two generations
+ * ahead of another). Allocated per block and freed after it, so TSan forgets the block's
+ * synchronisation and blocks stay unordered, as on a card. */
+[[maybe_unused]] static char *g_sync;
+[[maybe_unused]] static unsigned g_bar_gen, g_warp_gen[32];
 
 static void to_main(void);
 
@@ -143,8 +157,8 @@ static fiber *fiber_new(int index) {
     f->sp = sp;
 #if defined(LV_EMU_TSAN)
     f->tsan = __tsan_create_fiber(0);
-    char name[32];
-    snprintf(name, sizeof name, "cuda thread %d", index);
+    char name[48];
+    snprintf(name, sizeof name, "cuda thread %d (pool %d)", index, g_set);
     __tsan_set_fiber_name(f->tsan, name);
 #endif
     (void)index;
@@ -236,11 +250,12 @@ int barrier(barrier_kind kind, int pred, const char *file, int line) {
     f->file = file;
     f->line = line;
 #if defined(LV_EMU_TSAN)
-    __tsan_release(&g_block_sync);
+    f->gen = g_bar_gen;
+    __tsan_release(&g_sync[f->gen & 1]);
 #endif
     to_main();
 #if defined(LV_EMU_TSAN)
-    __tsan_acquire(&g_block_sync);
+    __tsan_acquire(&g_sync[f->gen & 1]);
 #endif
     return f->result;
 }
@@ -262,11 +277,13 @@ unsigned long long warp_op(warp_kind kind, unsigned mask, unsigned long long bit
     f->file = file;
     f->line = line;
 #if defined(LV_EMU_TSAN)
-    if (kind == WARP_SYNC) __tsan_release(&g_block_sync);
+    f->gen = g_warp_gen[f->warp];
+    char *sync = &g_sync[2 + 2 * f->warp + (f->gen & 1)];
+    if (kind == WARP_SYNC) __tsan_release(sync);
 #endif
     to_main();
 #if defined(LV_EMU_TSAN)
-    if (kind == WARP_SYNC) __tsan_acquire(&g_block_sync);
+    if (kind == WARP_SYNC) __tsan_acquire(sync);
 #endif
     return f->out;
 }
@@ -275,7 +292,7 @@ unsigned active_mask(void) {
     fiber *f = self("__activemask");
     unsigned m = 0;
     for (int i = f->warp * 32; i < g_nthreads && i < f->warp * 32 + 32; i++)
-        if (g_pool[i]->state != F_DONE) m |= 1u << (i - f->warp * 32);
+        if (pool()[i]->state != F_DONE) m |= 1u << (i - f->warp * 32);
     return m;
 }
 
@@ -309,7 +326,7 @@ static inline bool same_file(const char *a, const char *b) { return a == b || st
 static bool resolve_warps(void) {
     bool any = false;
     for (int i = 0; i < g_nthreads; i++) {
-        fiber *f = g_pool[i].get();
+        fiber *f = pool()[i].get();
         if (f->state != F_WARP) continue;
         int base = f->warp * 32;
         for (int l = 0; l < 32; l++) {
@@ -318,7 +335,7 @@ static bool resolve_warps(void) {
             if (j >= g_nthreads)
                 fatal("%s in block (%u,%u,%u): mask 0x%08x names lane %d, which does not exist (the block has %d "
                       "threads)", site(f).c_str(), g_block_idx.x, g_block_idx.y, g_block_idx.z, f->mask, l, g_nthreads);
-            fiber *g = g_pool[j].get();
+            fiber *g = pool()[j].get();
             if (g->state == F_DONE)
                 fatal("%s in block (%u,%u,%u), %s: mask 0x%08x names lane %d (%s), which exited without calling it",
                       site(f).c_str(), g_block_idx.x, g_block_idx.y, g_block_idx.z, tdesc(f).c_str(), f->mask, l,
@@ -335,10 +352,10 @@ static bool resolve_warps(void) {
         /* Every lane of the mask is here: exchange. */
         unsigned long long ballot = 0;
         for (int l = 0; l < 32; l++)
-            if ((f->mask & (1u << l)) && g_pool[base + l]->bits) ballot |= 1ull << l;
+            if ((f->mask & (1u << l)) && pool()[base + l]->bits) ballot |= 1ull << l;
         for (int l = 0; l < 32; l++) {
             if (!(f->mask & (1u << l))) continue;
-            fiber *g = g_pool[base + l].get();
+            fiber *g = pool()[base + l].get();
             int w = g->width, seg = l & ~(w - 1), src = l;
             switch (g->kind) {
             case WARP_IDX: src = seg + (g->arg & (w - 1)); break;
@@ -352,7 +369,7 @@ static bool resolve_warps(void) {
                     fatal("%s in block (%u,%u,%u): lane %d reads lane %d, which is not in mask 0x%08x (the value "
                           "is undefined on a card)", site(g).c_str(), g_block_idx.x, g_block_idx.y, g_block_idx.z, l,
                           src, f->mask);
-                g->out = g_pool[base + src]->bits;
+                g->out = pool()[base + src]->bits;
             } else if (g->kind == WARP_BALLOT) {
                 g->out = ballot;
             } else if (g->kind == WARP_ANY) {
@@ -364,7 +381,8 @@ static bool resolve_warps(void) {
             }
         }
         for (int l = 0; l < 32; l++)
-            if (f->mask & (1u << l)) g_pool[base + l]->state = F_READY;
+            if (f->mask & (1u << l)) pool()[base + l]->state = F_READY;
+        g_warp_gen[f->warp]++;
         any = true;
     }
     return any;
@@ -375,7 +393,7 @@ static void resolve_barrier(void) {
     fiber *first = NULL;
     int waiting = 0, exited = 0, count = 0;
     for (int i = 0; i < g_nthreads; i++) {
-        fiber *f = g_pool[i].get();
+        fiber *f = pool()[i].get();
         if (f->state == F_DONE) {
             exited++;
             continue;
@@ -394,7 +412,7 @@ static void resolve_barrier(void) {
     if (exited) {
         fiber *gone = NULL;
         for (int i = 0; i < g_nthreads && !gone; i++)
-            if (g_pool[i]->state == F_DONE) gone = g_pool[i].get();
+            if (pool()[i]->state == F_DONE) gone = pool()[i].get();
         fatal("%s in block (%u,%u,%u) is not reached by every thread: %d of %d threads exited before it (%s "
               "returned first) while %d wait", site(first).c_str(), g_block_idx.x, g_block_idx.y, g_block_idx.z,
               exited, g_nthreads, tdesc(gone).c_str(), waiting);
@@ -407,9 +425,10 @@ static void resolve_barrier(void) {
     default: break;
     }
     for (int i = 0; i < g_nthreads; i++) {
-        g_pool[i]->result = result;
-        g_pool[i]->state = F_READY;
+        pool()[i]->result = result;
+        pool()[i]->state = F_READY;
     }
+    g_bar_gen++;
 }
 
 /* Fills this block's shared memory with 0xff bytes (NaN floats) and, under TSan, forgets
@@ -418,12 +437,17 @@ __attribute__((no_sanitize_address)) static void fresh_shared(void) {
     char *a = __start_lv_emu_shared, *b = __stop_lv_emu_shared;
     if (a && b && b > a) {
 #if defined(LV_EMU_TSAN)
+        /* TSan's Java heap interface is its one way to clear the shadow of a range: the
+         * section is that "heap", and each block frees and reallocates it. */
         static bool java = false;
+        const unsigned long lo = (unsigned long)a, n = ((unsigned long)(b - a) + 7) & ~7ul;
         if (!java) {
-            __tsan_java_init((unsigned long)a, (unsigned long)(b - a));
+            __tsan_java_init(lo, n);
             java = true;
+        } else {
+            __tsan_java_free(lo, n);
         }
-        __tsan_java_free((unsigned long)a, (unsigned long)(b - a));
+        __tsan_java_alloc(lo, n);
 #endif
         for (volatile char *p = a; p < b; p++) *p = (char)0xff;
     }
@@ -442,10 +466,15 @@ static void order(std::vector<int> &idx, int n) {
 }
 
 static void run_block(unsigned bx, unsigned by, unsigned bz) {
+#if defined(LV_EMU_TSAN)
+    static unsigned long long blocks_run;
+    g_set = (int)(blocks_run++ & 1);
+#endif
+    while (pool().size() < (size_t)g_nthreads) pool().emplace_back(fiber_new((int)pool().size()));
     g_block_idx = uint3{bx, by, bz};
     const dim3 b = g_block_dim;
     for (int i = 0; i < g_nthreads; i++) {
-        fiber *f = g_pool[i].get();
+        fiber *f = pool()[i].get();
         f->state = F_READY;
         f->linear = i;
         f->lane = i & 31;
@@ -454,20 +483,27 @@ static void run_block(unsigned bx, unsigned by, unsigned bz) {
     }
     fresh_shared();
 #if defined(LV_EMU_TSAN)
+    g_sync = (char *)calloc(2 + 2 * 32, 1);
+    g_bar_gen = 0;
+    memset(g_warp_gen, 0, sizeof g_warp_gen);
     __tsan_release(&g_kernel_start);
 #endif
     std::vector<int> idx;
     for (;;) {
         order(idx, g_nthreads);
         for (int i : idx)
-            if (g_pool[i]->state == F_READY) to_fiber(g_pool[i].get());
+            if (pool()[i]->state == F_READY) to_fiber(pool()[i].get());
         bool all_done = true;
         for (int i = 0; i < g_nthreads; i++)
-            if (g_pool[i]->state != F_DONE) all_done = false;
-        if (all_done) return;
+            if (pool()[i]->state != F_DONE) all_done = false;
+        if (all_done) break;
         if (resolve_warps()) continue;
         resolve_barrier();
     }
+#if defined(LV_EMU_TSAN)
+    free(g_sync); /* TSan drops the synchronisation it recorded on freed memory */
+    g_sync = NULL;
+#endif
 }
 
 static const size_t kMaxThreads = 1024;
@@ -475,7 +511,6 @@ static const size_t kMaxThreads = 1024;
 void run_kernel(const launch_info &info, void *args, void (*body)(void *)) {
     count_launch(info.kernel);
     const int n = (int)(info.block.x * info.block.y * info.block.z);
-    while (g_pool.size() < (size_t)n) g_pool.emplace_back(fiber_new((int)g_pool.size()));
     g_info = &info;
     g_body = body;
     g_args = args;

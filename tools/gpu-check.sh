@@ -9,6 +9,8 @@
 # outside the repo, the build dir, /tmp and $OUT. Logs go to $OUT when set (3 files:
 # gpu-check.log, bench.jsonl, summary.md). See docs/gpu-check.md.
 #   tools/gpu-check.sh                  the whole check
+#   tools/gpu-check.sh --sanitize       the second run: compute-sanitizer memcheck, racecheck and
+#                                       synccheck over the gpu tests, one summary line per tool
 #   tools/gpu-check.sh --summary FILE   only the table, from a bench.jsonl of an earlier run
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -150,12 +152,63 @@ for p in site.getsitepackages():
     ld_add "$(dirname "$lib")"
 }
 
+# Every built binary must find its libraries: one "not found" would make each test fail
+# with a loader error, minutes later and less clearly.
+libraries_resolve() {
+    local f missing bad=0
+    for f in "$build/liver-vlm" "$build"/tests/test_cuda_*; do
+        [[ -x "$f" ]] || continue
+        missing="$(ldd "$f" 2>&1 | awk '/not found/{print $1}' | sort -u | tr '\n' ' ')"
+        if [[ -n "$missing" ]]; then
+            echo "ldd $(basename "$f"): not found: $missing(LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-})"
+            bad=1
+        fi
+    done
+    ((bad == 0))
+}
+
+# The second prepared run: each gpu test binary under compute-sanitizer's memcheck (device
+# out-of-bounds and misaligned accesses, API errors), racecheck (shared-memory hazards) and
+# synccheck (barrier misuse), four binaries at a time, 120 s each, so the three tools fit in
+# about 6 minutes after the build. One summary line per tool; the logs go to $outdir.
+run_sanitizers() {
+    local cs tool bins=() f name rc clean bad slow line
+    cs="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
+    [[ -x "$cs" ]] || { echo "compute-sanitizer not found (looked on PATH and in /usr/local/cuda/bin)"; return 1; }
+    for f in "$build"/tests/test_cuda_*; do [[ -x "$f" ]] && bins+=("$f"); done
+    ((${#bins[@]})) || { echo "no gpu test binaries in $build/tests"; return 1; }
+    local summary=()
+    for tool in memcheck racecheck synccheck; do
+        step "compute-sanitizer --tool $tool over ${#bins[@]} gpu tests"
+        printf '%s\n' "${bins[@]}" | (cd "$build/tests" && OMP_NUM_THREADS=2 xargs -P 4 -I{} bash -c '
+            b="{}"; n="$(basename "$b")"; log="$0/sanitize-$1-$n.log"
+            timeout 120 "$2" --tool "$1" --error-exitcode 99 --print-limit 20 "$b" >"$log" 2>&1
+            echo "$n $?" >>"$0/sanitize-$1.rc"' "$outdir" "$tool" "$cs")
+        clean=0 bad="" slow=""
+        while read -r name rc; do
+            case "$rc" in
+                0|77) clean=$((clean + 1)) ;;
+                124|137) slow+=" $name" ;;
+                *) bad+=" $name(rc=$rc)" ;;
+            esac
+        done <"$outdir/sanitize-$tool.rc"
+        line="$tool: $clean of ${#bins[@]} clean"
+        [[ -n "$bad" ]] && line+=", errors in$bad"
+        [[ -n "$slow" ]] && line+=", over 120 s:$slow"
+        summary+=("$line")
+        echo "$line"
+    done
+    step "sanitizer summary (logs: $outdir/sanitize-*.log)"
+    printf '%s\n' "${summary[@]}"
+    ! printf '%s\n' "${summary[@]}" | grep -q 'errors in\|over 120 s'
+}
+
 # One `liver-vlm bench` run; its JSON (or an error record) becomes one line of $res.
 bench_engine() {
     local kind="$1" size="$2" batch="$3" prec="$4" f rc
     f="$tmp/lv-$kind-$size-$prec.json"
     echo "-- liver-vlm bench $kind --device cuda --precision $prec --size $size --batch $batch"
-    timeout 90 "$build/liver-vlm" bench "$kind" --device cuda --precision "$prec" --size "$size" --batch "$batch" \
+    LIVER_VLM_CUDNN_BENCHMARK=1 timeout 90 "$build/liver-vlm" bench "$kind" --device cuda --precision "$prec" --size "$size" --batch "$batch" \
         --steps "$steps" --warmup "$warmup" --json >"$f" 2>"$f.err"
     rc=$?
     sed 's/^/   /' "$f.err"
@@ -189,7 +242,7 @@ bench_text() {
     for prec in fp32 tf32; do
         f="$tmp/lv-text-$prec.json"
         echo "-- liver-vlm bench text --train --preset minilm --device cuda --precision $prec"
-        timeout 90 "$build/liver-vlm" bench text --train --preset minilm --device cuda --precision "$prec" \
+        LIVER_VLM_CUDNN_BENCHMARK=1 timeout 90 "$build/liver-vlm" bench text --train --preset minilm --device cuda --precision "$prec" \
             --steps "$steps" --warmup "$warmup" --json >"$f" 2>"$f.err"
         rc=$?
         sed 's/^/   /' "$f.err"
@@ -330,6 +383,12 @@ main() {
     else
         use_pip_cublas
     fi
+    # The runtime and cuBLAS folders go on the loader path too: the binaries are linked with
+    # their sonames, and a toolkit outside ld.so.conf is not found at run time otherwise.
+    for lib in libcudart libcublas libcublasLt; do
+        file="$(compgen -G "/usr/local/cuda/lib64/$lib.so*" || compgen -G "/usr/local/cuda/targets/x86_64-linux/lib/$lib.so*" || true)"
+        [[ -n "$file" ]] && ld_add "$(dirname "$(head -1 <<<"$file")")"
+    done
     if ((!hdf5_done)); then
         if compgen -G "/usr/include/hdf5.h" >/dev/null || compgen -G "/usr/include/hdf5/*/hdf5.h" >/dev/null ||
            compgen -G "/usr/local/include/hdf5.h" >/dev/null; then
@@ -357,11 +416,22 @@ main() {
         fi
     fi
 
+    if [[ "${result[build]}" == ok* ]] && ! libraries_resolve; then
+        result[build]="built, but libraries missing at run time (see 'not found' above)"
+    fi
+    if ((sanitize)); then
+        [[ "${result[build]}" == ok* ]] || { echo "build: ${result[build]}"; return 1; }
+        rm -f "$outdir"/sanitize-*.rc
+        run_sanitizers
+        return
+    fi
     if [[ "${result[build]}" == ok* ]]; then
-        step "GPU tests (ctest -L gpu)"
+        # First visit to a card: every op synchronizes and checks (LIVER_VLM_CUDA_SYNC=1), so
+        # a fault names the op that made it; each test has 100 s, well inside the step's 240.
+        step "GPU tests (ctest -L gpu, LIVER_VLM_CUDA_SYNC=1)"
         t0=$SECONDS
-        (cd "$build" && OMP_NUM_THREADS=4 OPENBLAS_NUM_THREADS=4 timeout 240 ctest -L gpu -j 4 --output-on-failure) 2>&1 |
-            tee "$build/gpu-ctest.log"
+        (cd "$build" && LIVER_VLM_CUDA_SYNC=1 OMP_NUM_THREADS=4 OPENBLAS_NUM_THREADS=4 \
+            timeout 240 ctest -L gpu -j 4 --timeout 100 --output-on-failure) 2>&1 | tee "$build/gpu-ctest.log"
         pass=$(grep -cE 'Test +#[0-9]+: .* Passed' "$build/gpu-ctest.log")
         skip=$(grep -cE 'Test +#[0-9]+: .*\*\*\*Skipped' "$build/gpu-ctest.log")
         fail=$(grep -cE 'Test +#[0-9]+: .*(\*\*\*(Failed|Exception|Timeout)|Not Run)' "$build/gpu-ctest.log")
@@ -427,6 +497,10 @@ main() {
     [[ "${result[build]}" == ok* ]] && ((fail == 0 && pass > 0 && bench_fail == 0))
 }
 
+sanitize=0
+if [[ "${1:-}" == "--sanitize" ]]; then
+    sanitize=1
+fi
 if [[ "${1:-}" == "--summary" ]]; then
     [[ -f "${2:-}" ]] || { echo "usage: tools/gpu-check.sh --summary bench.jsonl" >&2; exit 2; }
     summary "$2"

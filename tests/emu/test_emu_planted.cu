@@ -72,6 +72,10 @@ static __global__ void k_global_race(float *out, const float *in) {
     out[0] += in[threadIdx.x]; /* bug: should be atomicAdd */
 }
 
+static __global__ void k_block_race(float *out) {
+    out[threadIdx.x] += 1.0f; /* bug: every block updates the same words (blockIdx left out) */
+}
+
 static __global__ void k_shuffle_mask(float *out) {
     float v = (float)threadIdx.x;
     v += __shfl_xor_sync(0x0000ffffu, v, 1); /* bug: lanes 16..31 call with a mask without them */
@@ -121,6 +125,11 @@ static int c_shared_race(void) {
 static int c_global_race(void) {
     float *d = dev_floats(N), *in = dev_floats(N);
     LV_LAUNCH(1, N, 0, 0, k_global_race)(d, in);
+    return cudaDeviceSynchronize() != cudaSuccess;
+}
+static int c_block_race(void) {
+    float *d = dev_floats(N);
+    LV_LAUNCH(2, N, 0, 0, k_block_race)(d);
     return cudaDeviceSynchronize() != cudaSuccess;
 }
 static int c_shuffle_mask(void) {
@@ -261,6 +270,7 @@ static const planted cases[] = {
     {"dynamic shared memory out of bounds", c_dynamic_shared_oob, ASAN_ONLY, "heap-buffer-overflow"},
     {"shared memory race", c_shared_race, TSAN_ONLY, "data race"},
     {"global memory race without atomics", c_global_race, TSAN_ONLY, "data race"},
+    {"global memory race between blocks", c_block_race, TSAN_ONLY, "data race"},
     {"shuffle mask without the caller", c_shuffle_mask, ALL, "which the mask leaves out"},
     {"shuffle mask naming lanes that never call", c_shuffle_missing_lanes, ALL, "exited without calling it"},
     {"host pointer passed to a kernel", c_host_pointer_to_kernel, ALL, "a kernel cannot dereference host memory"},
