@@ -32,4 +32,4 @@ for s in $schedules; do
         ASAN_OPTIONS=detect_leaks=0 ctest -L gpu -j "$jobs" --output-on-failure)
 done
 echo "== kernel coverage [$((SECONDS - t0)) s]"
-(cd build-emu && ctest -L coverage --output-on-failure)
+(cd build-emu && ctest -L coverage -V)
