@@ -173,9 +173,17 @@ libraries_resolve() {
 # tests), so the three tools fit in 6 minutes after the build. One summary line per tool;
 # the logs go to $outdir. A binary over its 60 s is listed, not counted as an error.
 run_sanitizers() {
-    local cs tool bins=() f name rc clean bad slow line
-    cs="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
-    [[ -x "$cs" ]] || { echo "compute-sanitizer not found (looked on PATH and in /usr/local/cuda/bin)"; return 1; }
+    local cs tool bins=() f name rc clean bad slow skipped line
+    # On PATH, in the toolkit (bin/ or its own compute-sanitizer/ folder), else PyTorch's
+    # nvidia/cuda_sanitizer_api wheel.
+    cs="$(command -v compute-sanitizer || true)"
+    for f in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda*/compute-sanitizer/compute-sanitizer \
+             $(python3 -c 'import glob, site
+for p in site.getsitepackages(): print(" ".join(glob.glob(p + "/nvidia/*/compute-sanitizer/compute-sanitizer")))' 2>/dev/null); do
+        [[ -z "$cs" && -x "$f" ]] && cs="$f"
+    done
+    [[ -n "$cs" ]] || { echo "compute-sanitizer not found (PATH, /usr/local/cuda*, python3's nvidia wheels)"; return 1; }
+    echo "compute-sanitizer: $cs ($("$cs" --version 2>/dev/null | tail -1))"
     for f in "$build"/tests/test_cuda_*; do [[ -x "$f" ]] && bins+=("$f"); done
     ((${#bins[@]})) || { echo "no gpu test binaries in $build/tests"; return 1; }
     local summary=()
@@ -185,15 +193,17 @@ run_sanitizers() {
             b="{}"; n="$(basename "$b")"; log="$0/sanitize-$1-$n.log"
             timeout 60 "$2" --tool "$1" --error-exitcode 99 --print-limit 20 "$b" >"$log" 2>&1
             echo "$n $?" >>"$0/sanitize-$1.rc"' "$outdir" "$tool" "$cs")
-        clean=0 bad="" slow=""
+        clean=0 bad="" slow="" skipped=0
         while read -r name rc; do
             case "$rc" in
-                0|77) clean=$((clean + 1)) ;;
+                0) clean=$((clean + 1)) ;;
+                77) skipped=$((skipped + 1)) ;;
                 124|137) slow+=" $name" ;;
                 *) bad+=" $name(rc=$rc)" ;;
             esac
         done <"$outdir/sanitize-$tool.rc"
         line="$tool: $clean of ${#bins[@]} clean"
+        ((skipped)) && line+=", $skipped skipped (no device seen)"
         [[ -n "$bad" ]] && line+=", errors in$bad"
         [[ -n "$slow" ]] && line+=", over 60 s (not checked to the end):$slow"
         summary+=("$line")
@@ -201,7 +211,7 @@ run_sanitizers() {
     done
     step "sanitizer summary (logs: $outdir/sanitize-*.log)"
     printf '%s\n' "${summary[@]}"
-    ! printf '%s\n' "${summary[@]}" | grep -q 'errors in'
+    ! printf '%s\n' "${summary[@]}" | grep -q 'errors in\|skipped'
 }
 
 # One `liver-vlm bench` run; its JSON (or an error record) becomes one line of $res.
