@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <nifti2_io.h>
+#include <zlib.h>
 
 #include "data/pack.h"
 
@@ -49,6 +50,45 @@ static double raw_at(const void *data, int dt, int64_t i) {
     }
 }
 
+static uint64_t raw_uint(const unsigned char *p, int bytes, int swap) {
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++) v |= (uint64_t)p[swap ? bytes - 1 - i : i] << (8 * i);
+    return v;
+}
+
+/* The raw header's dimensions, read before nifticlib sees the file: nifticlib trusts dim[0]
+ * (the number of dimensions) as an index into fixed arrays of 8, so a header with dim[0]
+ * outside 1..7 or a non-positive used dimension must be refused here. Reads through zlib,
+ * which passes plain files through, so .nii and .nii.gz alike. A file that is not NIfTI at
+ * all is left to nifticlib's own rejection. */
+static lv_status check_raw_header(const char *path) {
+    gzFile z = gzopen(path, "rb");
+    if (!z) return lv_errorf(LV_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char h[540];
+    int n = gzread(z, h, sizeof h);
+    gzclose(z);
+    if (n < 348) return LV_OK;
+    int swap = 0, nifti2 = 0;
+    const uint64_t le = raw_uint(h, 4, 0), be = raw_uint(h, 4, 1);
+    if (le == 348 || be == 348) swap = be == 348;
+    else if (le == 540 || be == 540) swap = be == 540, nifti2 = 1;
+    else return LV_OK;
+    LV_CHECK(!nifti2 || n >= 540, LV_ERR_INPUT, "%s: NIfTI-2 header truncated (%d of 540 bytes)", path, n);
+    /* dim[8]: int16 at byte 40 (NIfTI-1), int64 at byte 16 (NIfTI-2). */
+    const int width = nifti2 ? 8 : 2, off = nifti2 ? 16 : 40;
+    int64_t dim[8];
+    for (int i = 0; i < 8; i++) {
+        uint64_t u = raw_uint(h + off + i * width, width, swap);
+        dim[i] = nifti2 ? (int64_t)u : (int64_t)(int16_t)u;
+    }
+    LV_CHECK(dim[0] >= 1 && dim[0] <= 7, LV_ERR_INPUT,
+             "%s: header field dim[0] (the number of dimensions) is %" PRId64 ": expected 1 to 7", path, dim[0]);
+    for (int i = 1; i <= dim[0]; i++)
+        LV_CHECK(dim[i] >= 1, LV_ERR_INPUT, "%s: header field dim[%d] is %" PRId64 ": expected >= 1", path, i,
+                 dim[i]);
+    return LV_OK;
+}
+
 /* Header checks that need no voxel data; nim has been read with read_data = 0. */
 static lv_status check_header(const nifti_image *nim, const char *path) {
     LV_CHECK(nim->nifti_type != NIFTI_FTYPE_ANALYZE && nim->nifti_type != NIFTI_FTYPE_ASCII, LV_ERR_INPUT,
@@ -82,16 +122,23 @@ lv_status lv_volume_read(lv_volume *v, const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return lv_errorf(LV_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
     fclose(f);
+    lv_status raw = check_raw_header(path);
+    if (raw != LV_OK) return raw;
     /* nifticlib reports on stderr unless quiet; our message carries the context instead. */
     nifti_set_debug_level(0);
     nifti_image *nim = nifti_image_read(path, 0);
     if (!nim)
         return lv_errorf(LV_ERR_INPUT, "%s: not a NIfTI-1/-2 file (no valid header; expected .nii or .nii.gz)", path);
     lv_status st = check_header(nim, path);
+    /* Computed only once check_header bounded the dimensions (no signed overflow), and it must
+     * be what nifticlib loads: the loop below reads nvox voxels from its buffer. */
+    int64_t nvox = st == LV_OK ? nim->nx * nim->ny * nim->nz : 0;
+    if (st == LV_OK && (nim->nvox < 0 || (int64_t)nim->nvox != nvox))
+        st = lv_errorf(LV_ERR_INPUT, "%s: header holds %" PRId64 " voxels but dimensions %" PRId64 "x%" PRId64 "x%" PRId64
+                       " (inconsistent dim fields)", path, (int64_t)nim->nvox, nim->nx, nim->ny, nim->nz);
     if (st == LV_OK && nifti_image_load(nim) < 0)
         st = lv_errorf(LV_ERR_INPUT, "%s: cannot read the voxel data (%" PRId64 " voxels of %d bytes): truncated file?",
                        path, nim->nvox, nim->nbyper);
-    int64_t nvox = nim->nx * nim->ny * nim->nz;
     if (st == LV_OK) {
         v->hu = malloc((size_t)nvox * sizeof *v->hu);
         if (!v->hu) st = lv_errorf(LV_ERR_RUNTIME, "%s: out of memory for %" PRId64 " voxels", path, nvox);

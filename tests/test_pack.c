@@ -15,6 +15,7 @@
 #include "data/csv.h"
 #include "data/h5_dataset.h"
 #include "data/manifest.h"
+#include "data/nifti_volume.h"
 #include "data/pack.h"
 #include "harness.h"
 
@@ -353,6 +354,62 @@ static void test_pack_errors(void) {
     lv_test_true(lv_pack_build(&ds, mpath, &o, NULL) == LV_ERR_USAGE && has("ROI size 0"), "bad ROI size is usage");
 }
 
+/* A copy of fixture src in g_dir with `width` little-endian bytes at `off` set to value. */
+static const char *patched(const char *src, const char *name, long off, int width, int64_t value) {
+    static char path[600];
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    FILE *in = fopen(src, "rb"), *out = fopen(path, "wb");
+    if (!in || !out) {
+        if (in) fclose(in);
+        if (out) fclose(out);
+        return NULL;
+    }
+    unsigned char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, in);
+    fclose(in);
+    for (int i = 0; i < width && off + i < (long)n; i++) buf[off + i] = (unsigned char)((uint64_t)value >> (8 * i));
+    fwrite(buf, 1, n, out);
+    fclose(out);
+    return path;
+}
+
+/* Headers nifticlib must never see: dim[0] outside 1..7 (it indexes fixed arrays of 8 with
+ * it), a used dimension of 0 or below, and dims that disagree with the voxel count. */
+static void test_bad_headers(void) {
+    struct {
+        const char *src, *name;
+        long off;
+        int width;
+        int64_t value;
+        const char *want;
+    } cases[] = {
+        {FIX("pv_n2.nii"), "n2_dim0_9.nii", 16, 8, 9, "dim[0] (the number of dimensions) is 9"},
+        {FIX("pv_n2.nii"), "n2_dim0_neg.nii", 16, 8, -3, "dim[0] (the number of dimensions) is -3"},
+        {FIX("pv_n2.nii"), "n2_dim0_huge.nii", 16, 8, (int64_t)1 << 40, "expected 1 to 7"},
+        {FIX("pv_n2.nii"), "n2_dim2_0.nii", 16 + 2 * 8, 8, 0, "dim[2] is 0"},
+        {FIX("nc.nii"), "n1_dim0_0.nii", 40, 2, 0, "dim[0] (the number of dimensions) is 0"},
+        {FIX("nc.nii"), "n1_dim0_8.nii", 40, 2, 8, "dim[0] (the number of dimensions) is 8"},
+        {FIX("nc.nii"), "n1_dim3_neg.nii", 40 + 3 * 2, 2, -5, "dim[3] is -5"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *path = patched(cases[i].src, cases[i].name, cases[i].off, cases[i].width, cases[i].value);
+        lv_volume v;
+        lv_status st = path ? lv_volume_read(&v, path) : LV_ERR_RUNTIME;
+        char what[200];
+        snprintf(what, sizeof what, "%s is refused before nifticlib reads it: %s", cases[i].name, cases[i].want);
+        lv_test_true(st == LV_ERR_INPUT && has(cases[i].want) && has(cases[i].name), what);
+        if (st == LV_OK) lv_volume_free(&v);
+    }
+    /* dim[0] = 2 on a 20x20x6 volume: nifticlib counts 400 voxels, the third axis says 6. */
+    const char *path = patched(FIX("nc.nii"), "n1_dim0_2.nii", 40, 2, 2);
+    lv_volume v;
+    lv_status st = path ? lv_volume_read(&v, path) : LV_ERR_RUNTIME;
+    printf("  dim[0] = 2: %s\n", st == LV_OK ? "read" : lv_error_message());
+    lv_test_true(st == LV_ERR_INPUT || (st == LV_OK && v.nx * v.ny * v.nz == (int64_t)NX * NY),
+                 "dim[0] = 2 either fails or reads only the voxels the header counts");
+    if (st == LV_OK) lv_volume_free(&v);
+}
+
 int main(void) {
     test_csv();
     test_manifest();
@@ -364,6 +421,7 @@ int main(void) {
     test_pack_pixels();
     test_pack_file();
     test_pack_errors();
+    test_bad_headers();
     /* Leave nothing behind: the temp folder holds only files this test wrote. */
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
