@@ -1,4 +1,5 @@
-/* Internal to the safetensors reader and writer: the UTF-8 validity check both need. */
+/* The UTF-8 validity check the safetensors reader and writer need; the train config uses it
+ * too, to refuse paths that would land in checkpoint metadata. */
 #ifndef LV_SAFETENSORS_UTF8_H
 #define LV_SAFETENSORS_UTF8_H
 

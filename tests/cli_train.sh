@@ -38,6 +38,10 @@ check "config: wrong type" 1 "key 'batch': expected an integer" "$bin" train --c
 check "--resume without a run" 1 "--resume" "$bin" train --resume "$tmp/nothing"
 check "--comm nccl on the CPU" 2 "--comm nccl needs GPUs but --device is cpu" \
     "$bin" train --data x.h5 --out "$tmp/r" --device cpu --comm nccl
+# Settings that could only fail at the first checkpoint are refused before any work.
+check "non-UTF-8 --out" 2 "--out: the path is not valid UTF-8" "$bin" train --data x.h5 --out "$tmp/r$(printf '\377')"
+touch "$tmp/afile"
+check "--out under a file" 2 "--out .*afile/run: .*afile is not a directory" "$bin" train --data x.h5 --out "$tmp/afile/run"
 check "bad --comm" 2 "--comm: expected auto\|nccl\|mpi" "$bin" train --data x.h5 --out "$tmp/r" --comm gloo
 for v in 0 -1 abc; do
     check "--comm-timeout $v" 2 "--comm-timeout: expected a number" "$bin" train --data x.h5 --out "$tmp/r" \

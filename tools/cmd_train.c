@@ -1,10 +1,14 @@
 /* liver-vlm train: settings from flags, --config and (on --resume) the run's config.json
  * (train/config.c), the data files opened here, then the trainer (train/trainer.c). Parses
  * and reports only; the loop, the checkpoints and the logs live in train/. */
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "data/h5_dataset.h"
@@ -46,6 +50,32 @@ static lv_status open_data(lv_dataset *ds, const char *path, const char *flag) {
     return lv_h5_read(ds, path, NULL);
 }
 
+/* The run directory, or the nearest folder above it that exists, must be writable by us: an
+ * unwritable --out would otherwise fail at the first checkpoint, an epoch later. */
+static lv_status out_writable(const char *out) {
+    char p[PATH_MAX];
+    LV_CHECK(strlen(out) < sizeof p, LV_ERR_USAGE, "--out %s: path too long", out);
+    snprintf(p, sizeof p, "%s", out);
+    struct stat sb;
+    while (stat(p, &sb) != 0) {
+        char *slash = strrchr(p, '/');
+        if (!slash) {
+            snprintf(p, sizeof p, ".");
+        } else if (slash == p) {
+            p[1] = '\0';
+        } else {
+            *slash = '\0';
+            continue;
+        }
+        break;
+    }
+    if (stat(p, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return lv_errorf(LV_ERR_USAGE, "--out %s: %s is not a directory", out, p);
+    if (access(p, W_OK | X_OK) != 0)
+        return lv_errorf(LV_ERR_USAGE, "--out %s: cannot write in %s: %s", out, p, strerror(errno));
+    return LV_OK;
+}
+
 lv_status lv_cmd_train(int argc, char **argv) {
     lv_train_config c;
     lv_train_cli cli;
@@ -60,6 +90,10 @@ lv_status lv_cmd_train(int argc, char **argv) {
         return s;
     }
     /* Refuse before joining a job or loading data; the trainer checks again. */
+    if ((s = out_writable(c.out)) != LV_OK) {
+        lv_train_config_free(&c);
+        return s;
+    }
     if (!cli.resume_dir && !cli.force && lv_train_dir_has_run(c.out)) {
         s = lv_errorf(LV_ERR_INPUT, "%s already holds a training run; use --resume %s to continue it or --force to "
                                     "replace it", c.out, c.out);

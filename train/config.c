@@ -14,6 +14,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/safetensors_utf8.h"
+
 typedef enum key_type { T_INT, T_I64, T_U64, T_NUM, T_BOOL, T_PATH, T_CHOICE } key_type;
 
 typedef struct key_desc {
@@ -531,6 +533,17 @@ lv_status lv_train_config_check(const lv_train_config *c) {
              "--objective clip contrasts image and report embeddings and needs the VLM head: drop --head linear");
     LV_CHECK(c->objective != LV_TRAIN_OBJECTIVE_CLIP || c->batch >= 2, LV_ERR_USAGE,
              "--objective clip needs --batch 2 or more (the other pairs of a batch are the negatives)");
+    /* Every path is recorded in config.json and in each checkpoint's metadata, which
+     * safetensors requires to be UTF-8: refused here, not at the first save an epoch later. */
+    for (int k = 0; k < NKEYS; k++) {
+        const char *v = keys[k].type == T_PATH ? path_value(c, k) : NULL;
+        if (!v) continue;
+        size_t n = strlen(v), ok = lv_st_utf8_prefix((const unsigned char *)v, n);
+        char flag[64];
+        LV_CHECK(ok == n, LV_ERR_USAGE,
+                 "%s: the path is not valid UTF-8 (byte %zu of %zu); checkpoints record it in their UTF-8 "
+                 "metadata, so rename the file or folder", flag_of(k, flag, sizeof flag), ok + 1, n);
+    }
     return LV_OK;
 }
 
