@@ -204,6 +204,12 @@ static lv_status interpret(lv_manifest *m, const char *phases, const char *class
     LV_CHECK_ALLOC(m->rows);
     m->n_rows = m->csv.n_rows;
     for (int64_t r = 0; r < m->n_rows; r++) LV_TRY(parse_row(m, r, col));
+    /* A classifier's data file needs two classes at least; one would train without error and
+     * predict that class always. */
+    LV_CHECK(m->n_classes >= 2, LV_ERR_INPUT,
+             "%s: only one class ('%s'%s); a data file needs at least 2 (add lesions of another class%s)", m->csv.path,
+             m->classes[0], classes ? ", from --classes" : ", the only label in the rows",
+             classes ? ", and name it in --classes" : "");
     return LV_OK;
 }
 

@@ -50,8 +50,10 @@ printf 'patient,label,NC,x,y\nP1,HCC,nc.nii,1,2\n' >"$tmp/bad2.csv"
 check "missing column" 1 "bad2.csv row 1 \(header\): missing column 'z'" \
     "$bin" pack --manifest "$tmp/bad2.csv" --out "$tmp/bad.h5"
 printf 'patient,label,NC,x,y,z\nP1,HCC,nc.nii,1,2,30\n' >"$tmp/bad3.csv"
-check "centre outside" 1 "bad3.csv row 2, column 'z': centre \(1,2,30\) is outside the volume 20x20x6" \
+check "one class" 1 "bad3.csv: only one class \('HCC', the only label in the rows\); a data file needs at least 2" \
     "$bin" pack --manifest "$tmp/bad3.csv" --out "$tmp/bad.h5"
+check "centre outside" 1 "bad3.csv row 2, column 'z': centre \(1,2,30\) is outside the volume 20x20x6" \
+    "$bin" pack --manifest "$tmp/bad3.csv" --out "$tmp/bad.h5" --classes HCC,FNH
 check "unknown label" 1 "bad3.csv row 2, column 'label': unknown label 'HCC'" \
     "$bin" pack --manifest "$tmp/bad3.csv" --out "$tmp/bad.h5" --classes CYST,FNH
 check "manifest not found" 1 "nowhere.csv: cannot open" "$bin" pack --manifest "$tmp/nowhere.csv" --out "$tmp/bad.h5"

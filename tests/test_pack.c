@@ -126,6 +126,10 @@ static void test_manifest(void) {
                  "--phases chooses and orders columns; --classes fixes the class order");
     if (s == LV_OK) lv_manifest_free(&m);
 
+    expect_manifest_error("patient,label,NC,x,y,z\n1,HCC,a.nii,1,2,3\n2,HCC,b.nii,1,2,3\n", NULL, NULL, LV_ERR_INPUT,
+                          "m.csv: only one class ('HCC', the only label in the rows); a data file needs at least 2");
+    expect_manifest_error("patient,label,NC,x,y,z\n1,HCC,a.nii,1,2,3\n", NULL, "HCC", LV_ERR_INPUT,
+                          "only one class ('HCC', from --classes)");
     expect_manifest_error("patient,label,NC,x,y\n1,HCC,a.nii,1,2\n", NULL, NULL, LV_ERR_INPUT,
                           "m.csv row 1 (header): missing column 'z'");
     expect_manifest_error("patient,label,x,y,z\n1,HCC,1,2,3\n", NULL, NULL, LV_ERR_INPUT, "no phase columns");
