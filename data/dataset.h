@@ -1,4 +1,4 @@
-/* The in-memory picture of a "liver-vlm-data/1" file (DESIGN.md section 3), shared by the
+/* The in-memory picture of a "liver-vlm-data/1" file (docs/data-format.md), shared by the
  * HDF5 reader/writer, the phantom, the packer, the splits and the loader. Knows nothing of
  * HDF5: a dataset can come from a file, the phantom, or a test, and the GPU build without
  * HDF5 headers still has it. */

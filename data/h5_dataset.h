@@ -1,4 +1,4 @@
-/* HDF5 "liver-vlm-data/1" files (DESIGN.md section 3) <-> lv_dataset. The only place that
+/* HDF5 "liver-vlm-data/1" files (docs/data-format.md) <-> lv_dataset. The only place that
  * includes hdf5.h; without HDF5 in the build these return a clear "built without HDF5". */
 #ifndef LV_H5_DATASET_H
 #define LV_H5_DATASET_H

@@ -1,4 +1,4 @@
-/* Reads and validates "liver-vlm-data/1" files (DESIGN.md section 3) into an lv_dataset: every
+/* Reads and validates "liver-vlm-data/1" files (docs/data-format.md) into an lv_dataset: every
  * rule is checked at open and each violation is one LV_ERR_INPUT message naming the file, the
  * dataset or attribute, what was expected and what was found. Small files are read into
  * memory; large ones stream one sample per read. Must not write files, print, or crash on any

@@ -1,4 +1,4 @@
-/* Writes an lv_dataset as a "liver-vlm-data/1" file (DESIGN.md section 3) the way h5py users
+/* Writes an lv_dataset as a "liver-vlm-data/1" file (docs/data-format.md) the way h5py users
  * read it back: one sample per chunk, optional shuffle+gzip, strings as variable-length UTF-8.
  * Atomic: a temporary file is renamed over the target only when complete and synced, so a
  * crash or a full disk never leaves a half-written file at the path. Must not read files.

@@ -1,4 +1,4 @@
-/* Multi-phase focal-liver-lesion phantom (DESIGN.md section 4): fills an lv_dataset in
+/* Multi-phase focal-liver-lesion phantom (docs/phantom.md): fills an lv_dataset in
  * memory with int16 HU ROIs, labels, patients, lesions and report text. No file I/O here
  * (the HDF5 writer and the PNG preview live elsewhere), and every random draw is a pure
  * function of (seed, stream, index), so the bytes never depend on the thread count. */

@@ -1,5 +1,5 @@
 /* The phantom's radiology: per-patient contrast timing, per-lesion geometry and the
- * per-class enhancement model (DESIGN.md section 4; docs/phantom.md states each rule).
+ * per-class enhancement model (docs/phantom.md states each rule).
  * Pure functions of (seed, id); no pixels are rendered here. */
 #include <math.h>
 #include <string.h>

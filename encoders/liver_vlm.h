@@ -1,7 +1,7 @@
 /* Liver-VLM: the ResNet-18 image encoder, the BERT text encoder over class prompts and the
  * cosine-similarity head (or the plain linear head, the CNN baseline), wired together on
  * one backend. Each part keeps its own parameter layout and flat buffers (visual., text.,
- * head), so checkpoints name them as DESIGN.md section 5 says and a frozen text encoder costs
+ * head), so checkpoints name them as docs/checkpoint.md says and a frozen text encoder costs
  * no gradient memory. Knows no device and no file format beyond its inputs. */
 #ifndef LV_LIVER_VLM_H
 #define LV_LIVER_VLM_H

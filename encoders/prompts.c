@@ -1,5 +1,5 @@
 /* Prompt sets: the built-in enriched prompts, a TSV reader/writer and validation against a
- * data file's classes. The prompts describe multi-phase CT appearance (DESIGN.md section 4):
+ * data file's classes. The prompts describe multi-phase CT appearance (docs/phantom.md):
  * what a radiologist reads across NC/ART/PV/delayed phases, in the words a text encoder has
  * seen. */
 #include "prompts.h"

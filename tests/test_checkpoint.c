@@ -1,5 +1,5 @@
 /* Checkpoints (train/checkpoint.h): save/load round trip for both heads on tiny models
- * (bit-identical predictions, metadata and config back as saved, DESIGN.md section 5 tensor
+ * (bit-identical predictions, metadata and config back as saved, docs/checkpoint.md tensor
  * names), and a corpus of broken checkpoints, each refused with LV_ERR_INPUT and a message
  * naming the file and what is wrong. Set LV_TEST_CKPT_KEEP=DIR to keep the two good files
  * (for the Python safetensors/torchvision checks in docs/checkpoint.md). LV_TEST_SANITIZE */
@@ -163,7 +163,7 @@ static void round_trip(lv_backend *be, lv_head_kind head, const char *file) {
         lv_vlm_free(&m3);
         lv_ckpt_info_free(&back3);
     }
-    /* DESIGN.md section 5 names and shapes. */
+    /* The names and shapes of docs/checkpoint.md. */
     lv_st_file *f = NULL;
     if (lv_test_true(lv_st_open(&f, path) == LV_OK, "checkpoint opens as safetensors")) {
         check_tensor(f, "visual.conv1.weight", LV_DT_F32, 4, 64, P);

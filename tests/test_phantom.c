@@ -1,7 +1,7 @@
 /* Phantom generator, in memory (no HDF5): option checks, determinism across seeds and
  * thread counts, dataset bookkeeping (labels, patients, lesions, neighbouring cuts,
  * reports), and the radiology measured from the generated pixels inside the known lesion
- * regions (DESIGN.md section 4). LV_TEST_SANITIZE */
+ * regions (docs/phantom.md). LV_TEST_SANITIZE */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

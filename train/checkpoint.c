@@ -1,4 +1,4 @@
-/* Model checkpoints (checkpoint.h, DESIGN.md section 5): one self-contained safetensors
+/* Model checkpoints (checkpoint.h, docs/checkpoint.md): one self-contained safetensors
  * file, torchvision/HF names under visual./text., metadata that rebuilds the model, the
  * tokenizer and the preprocessing. Loading trusts nothing in the file: every key and tensor
  * is checked before the model is used. No optimizer state here (that is state.h's). */

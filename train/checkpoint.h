@@ -1,4 +1,4 @@
-/* Model checkpoints (DESIGN.md section 5): one self-contained .safetensors file holding the
+/* Model checkpoints (docs/checkpoint.md): one self-contained .safetensors file holding the
  * image encoder (visual.*), the text encoder (text.*), logit_scale and the cached
  * class_embeddings (VLM head) or head.* (linear head), and __metadata__ strings with
  * everything needed to rebuild the model and reproduce its preprocessing. Written

@@ -31,7 +31,7 @@ typedef struct lv_metrics {
  * [0,c). The prediction is the arg-max (first on ties). */
 lv_status lv_metrics_compute(lv_metrics *m, const float *probs, const int32_t *labels, int64_t n, int c);
 void lv_metrics_free(lv_metrics *m);
-/* metrics.json text (DESIGN.md section 2): accuracy, balanced_accuracy, macro_auc,
+/* metrics.json text (docs/eval.md): accuracy, balanced_accuracy, macro_auc,
  * per_class {name: {auc, precision, recall, f1, support}}, confusion. NaN is written as
  * null. Returns a malloc'd string or NULL when out of memory. */
 char *lv_metrics_to_json(const lv_metrics *m, const char *const *classes);

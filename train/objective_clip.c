@@ -20,7 +20,7 @@ struct trainer_clip {
 
 static lv_status has_reports(const lv_dataset *ds) {
     LV_CHECK(ds->reports, LV_ERR_INPUT,
-             "%s has no /reports: --objective clip pairs every image with its report text (DESIGN.md section 3); "
+             "%s has no /reports: --objective clip pairs every image with its report text (docs/data-format.md); "
              "use a file with /reports or another objective", ds->path);
     return LV_OK;
 }
