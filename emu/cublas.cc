@@ -27,17 +27,6 @@ namespace {
 
 using namespace lv_emu;
 
-/* Round to nearest even at TF32's 10 explicit mantissa bits; NaN and Inf pass. */
-float to_tf32(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    if ((u & 0x7f800000u) == 0x7f800000u) return x;
-    u += 0xfffu + ((u >> 13) & 1u);
-    u &= 0xffffe000u;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
 /* Column-major op(X) has `rows` x `cols`; stored, X spans ld * (stored cols - 1) + stored rows. */
 size_t extent(cublasOperation_t t, int rows, int cols, int ld) {
     int sr = t == CUBLAS_OP_N ? rows : cols, sc = t == CUBLAS_OP_N ? cols : rows;

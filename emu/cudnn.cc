@@ -58,16 +58,6 @@ view of(const lv_emu_filter_desc *f) {
     return view{f->k, f->c, f->h, f->w, (long long)f->c * f->h * f->w, (long long)f->h * f->w, f->w, 1};
 }
 
-float to_tf32(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    if ((u & 0x7f800000u) == 0x7f800000u) return x;
-    u += 0xfffu + ((u >> 13) & 1u);
-    u &= 0xffffe000u;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
 /* Row-major C[m,n] (+)= A[m,k] B[k,n], with optional transposes, on the CPU's GEMM. */
 void gemm_rm(bool ta, bool tb, int m, int n, int k, const float *a, const float *b, float beta, float *c) {
     if (m == 0 || n == 0) return;

@@ -4,6 +4,9 @@
 #ifndef LV_EMU_EMU_H
 #define LV_EMU_EMU_H
 
+#include <stdint.h>
+#include <string.h>
+
 #include <functional>
 #include <string>
 
@@ -59,6 +62,18 @@ const char *current_operation(void);
 void run_kernel(const launch_info &info, void *args, void (*body)(void *));
 /* Kernel coverage: one count per kernel name (template arguments dropped). */
 void count_launch(const char *kernel);
+
+/* Round to nearest even at TF32's 10 explicit mantissa bits, as the cuBLAS and cuDNN twins
+ * feed tensor-core math; NaN and Inf pass. */
+inline float to_tf32(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) == 0x7f800000u) return x;
+    u += 0xfffu + ((u >> 13) & 1u);
+    u &= 0xffffe000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
 
 } // namespace lv_emu
 

@@ -14,20 +14,7 @@
 
 #include "cuda_runtime.h"
 #include "cudnn.h"
-
-static int g_failed, g_checks;
-
-static void check(bool ok, const char *what) {
-    g_checks++;
-    if (!ok) g_failed++;
-    printf("%s %s\n", ok ? "ok  " : "FAIL", what);
-}
-
-static unsigned g_seed = 2024;
-static float frand(void) {
-    g_seed = g_seed * 1664525u + 1013904223u;
-    return (float)((g_seed >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
+#include "twin_check.h"
 
 /* TF32 keeps float's exponent and 10 of its 23 mantissa bits; rounded to nearest even here. */
 static float tf32(float x) {
@@ -156,33 +143,6 @@ static void ref_backward_filter(const conv_case &t, const layout &X, const float
                     float *o = &dw[W.at(k, c, rr, ss)];
                     *o = (float)(t.beta == 0.0f ? t.alpha * acc : t.alpha * acc + (double)t.beta * *o);
                 }
-}
-
-static float *up(const std::vector<float> &h) {
-    float *d = NULL;
-    cudaMalloc((void **)&d, h.size() * sizeof(float));
-    cudaMemcpy(d, h.data(), h.size() * sizeof(float), cudaMemcpyHostToDevice);
-    return d;
-}
-
-static std::vector<float> down(const float *d, size_t n) {
-    std::vector<float> h(n);
-    cudaMemcpy(h.data(), d, n * sizeof(float), cudaMemcpyDeviceToHost);
-    return h;
-}
-
-/* Largest error relative to the reference's largest magnitude; elements the reference leaves
- * NaN (padding never written, or an output beta = 0 must overwrite) compare as NaN == NaN. */
-static double max_rel(const std::vector<float> &got, const std::vector<float> &want) {
-    double e = 0, scale = 1e-30;
-    for (float w : want)
-        if (!isnan(w)) scale = fmax(scale, fabs(w));
-    for (size_t i = 0; i < got.size(); i++) {
-        if (isnan(want[i]) && isnan(got[i])) continue;
-        if (isnan(want[i]) != isnan(got[i])) return INFINITY;
-        e = fmax(e, fabs((double)got[i] - want[i]) / scale);
-    }
-    return e;
 }
 
 static std::vector<float> filled(size_t n, const layout &l, bool nan_outside, bool nan_inside) {
@@ -457,6 +417,7 @@ static void bias_and_add(cudnnHandle_t h) {
 }
 
 int main(void) {
+    g_seed = 2024;
     cudnnHandle_t h;
     check(cudnnCreate(&h) == CUDNN_STATUS_SUCCESS, "cudnnCreate");
     const conv_case cases[] = {
@@ -473,6 +434,5 @@ int main(void) {
     mode_flips(h);
     bias_and_add(h);
     cudnnDestroy(h);
-    printf("%d of %d checks passed\n", g_checks - g_failed, g_checks);
-    return g_failed ? 1 : 0;
+    return twin_summary();
 }
